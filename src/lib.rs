@@ -1,0 +1,1 @@
+//! velodrome: a fair, prioritised, budget-aware `FuturesUnordered` (work in progress).
