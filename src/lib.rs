@@ -1,1 +1,49 @@
-//! velodrome: a fair, prioritised, budget-aware `FuturesUnordered` (work in progress).
+//! A fair, prioritised, budget-aware drop-in replacement for
+//! `futures::stream::FuturesUnordered`.
+//!
+//! ```
+//! use futures::StreamExt;
+//! use velodrome::FuturesUnordered; // was: use futures::stream::FuturesUnordered;
+//!
+//! # futures::executor::block_on(async {
+//! let mut set = FuturesUnordered::new();
+//! set.push(std::future::ready(1));
+//! set.push(std::future::ready(2));
+//! let mut sum = 0;
+//! while let Some(n) = set.next().await {
+//!     sum += n;
+//! }
+//! assert_eq!(sum, 3);
+//! # });
+//! ```
+//!
+//! What changes when you switch:
+//!
+//! - **Fairness**: each child is polled at most once per cycle, so a child
+//!   that keeps waking itself cannot starve its siblings.
+//! - **Priority lanes**: [`FuturesUnordered::push_with_priority`] with
+//!   [`Priority::HIGH`] / [`NORMAL`](Priority::NORMAL) / [`LOW`](Priority::LOW).
+//! - **Runtime citizenship** (feature `tokio`, default): the set takes part
+//!   in the parent task's cooperative budget.
+//! - **Cost**: no allocation per wake, per waker clone, or per push into a
+//!   reused slot.
+//!
+//! See `ARCHITECTURE.md` in the repository for the engine and its rules.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod atomic_waker;
+mod budget;
+mod due;
+mod futures_unordered;
+mod header;
+mod lanes;
+mod loom;
+mod page;
+mod slots;
+mod state;
+mod wake_set;
+mod waker;
+
+pub use futures_unordered::{FuturesUnordered, IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
+pub use lanes::Priority;

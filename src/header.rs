@@ -1,0 +1,206 @@
+//! The shared header: the one allocation that wakers point into.
+//!
+//! The header owns what a waker may touch after the set is gone: the
+//! reference count, the parent task's waker, the per-lane summary of woken
+//! pages, and the record pages (one 16-byte [`Record`] per slot plus the
+//! woken bitsets). The set holds one reference and every `Waker` clone
+//! holds one (rule S3); the futures themselves live in the set's own
+//! storage (`slots.rs`), so a leaked waker keeps only this alive.
+//!
+//! The atomic protocol over the bits lives in `wake_set.rs`; this module
+//! only allocates, finds and frees.
+
+use core::ptr::{self, NonNull};
+
+use crate::atomic_waker::AtomicWaker;
+use crate::lanes::LANES;
+use crate::loom::{self, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use crate::page::{page_len, page_words, MAX_PAGES, WORD_BITS};
+
+/// Upper bound on references before we abort, as `std::sync::Arc` does.
+const MAX_REFS: usize = isize::MAX as usize;
+
+pub(crate) struct Header {
+    refs: AtomicUsize,
+    /// The parent task, woken when a lane's `tops` word goes from zero to
+    /// non-zero (rule W2).
+    pub(crate) parent: AtomicWaker,
+    /// Per lane: bit `p` is set when page `p` may hold woken bits.
+    pub(crate) tops: [AtomicU64; LANES],
+    /// Record pages; a non-null entry is never changed again (rule S2).
+    pages: [AtomicPtr<RecordPage>; MAX_PAGES],
+}
+
+/// Waker records and woken bits for the slots of one page.
+pub(crate) struct RecordPage {
+    pub(crate) header: NonNull<Header>,
+    /// Page number.
+    pub(crate) number: usize,
+    records: Box<[Record]>,
+    /// `LANES` runs of `page_words(number)` words: bit `o` of run `l` is set
+    /// when the child at offset `o` was woken in lane `l` (rule W1).
+    pub(crate) woken: Box<[AtomicU64]>,
+    /// `LANES` runs of summary words: bit `w` is set when word `w` of the
+    /// lane's run may be non-zero.
+    pub(crate) summary: Box<[AtomicU64]>,
+}
+
+/// What a waker points at. Aligned so the low `TAG_BITS` bits of its address
+/// can carry the generation tag (see `state.rs`).
+#[repr(C, align(16))]
+pub(crate) struct Record {
+    pub(crate) page: *const RecordPage,
+    pub(crate) offset: u32,
+    pub(crate) state: AtomicU32,
+}
+
+const _: () = assert!(core::mem::align_of::<Record>() >= 1 << crate::state::TAG_BITS);
+
+impl Header {
+    /// A new header with one reference, held by the set.
+    pub(crate) fn new() -> NonNull<Header> {
+        let header = Box::new(Header {
+            refs: AtomicUsize::new(1),
+            parent: AtomicWaker::new(),
+            tops: core::array::from_fn(|_| AtomicU64::new(0)),
+            pages: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+        });
+        // SAFETY: `Box::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(Box::into_raw(header)) }
+    }
+
+    /// Takes one more reference (a waker clone).
+    #[inline]
+    pub(crate) fn ref_inc(&self) {
+        // Relaxed: a new reference is made from an existing one, which keeps
+        // the header alive; nothing is published (as in `Arc::clone`).
+        let old = self.refs.fetch_add(1, Relaxed);
+        if old > MAX_REFS {
+            loom::abort();
+        }
+    }
+
+    /// Drops one reference, freeing the header with the last one.
+    ///
+    /// # Safety
+    ///
+    /// `this` points to a live header and the caller owns one reference,
+    /// which it gives up: it must not use `this` afterwards.
+    #[inline]
+    pub(crate) unsafe fn ref_dec(this: NonNull<Header>) {
+        // SAFETY: the caller's reference keeps the header alive (S3).
+        let refs = unsafe { &this.as_ref().refs };
+        // Release: every use of the header by this owner happens before the
+        // free below, which the last owner orders with Acquire.
+        if refs.fetch_sub(1, Release) != 1 {
+            return;
+        }
+        acquire_for_free(refs);
+        // SAFETY: that was the last reference, so nothing else can reach the
+        // header; it came from `Box::into_raw` in `new`.
+        unsafe { Header::free(this) };
+    }
+
+    #[cold]
+    unsafe fn free(this: NonNull<Header>) {
+        // SAFETY: the caller guarantees exclusive ownership (last reference).
+        let header = unsafe { Box::from_raw(this.as_ptr()) };
+        for page in &header.pages {
+            let page = page.load(Relaxed);
+            if !page.is_null() {
+                // SAFETY: non-null pages came from `Box::into_raw` in
+                // `alloc_page` and are freed only here, once.
+                drop(unsafe { Box::from_raw(page) });
+            }
+        }
+    }
+
+    /// The record page `number`, if it was allocated.
+    #[inline]
+    pub(crate) fn page(&self, number: usize) -> Option<&RecordPage> {
+        // Acquire: pairs with the Release CAS in `alloc_page`, so the page's
+        // contents are initialised before we read them.
+        let page = self.pages[number].load(Acquire);
+        // SAFETY: a non-null page lives as long as the header (S2).
+        unsafe { page.as_ref() }
+    }
+
+    /// The record page `number`, allocating it if needed. Safe to call from
+    /// concurrent pushes: the loser of the race frees its allocation.
+    /// `this` must be the pointer `new` returned for `self`; pages keep it so
+    /// the last waker can free the header with its original provenance.
+    #[inline]
+    pub(crate) fn page_or_alloc(&self, this: NonNull<Header>, number: usize) -> &RecordPage {
+        debug_assert!(ptr::eq(this.as_ptr(), self));
+        match self.page(number) {
+            Some(page) => page,
+            None => self.alloc_page(this, number),
+        }
+    }
+
+    #[cold]
+    fn alloc_page(&self, this: NonNull<Header>, number: usize) -> &RecordPage {
+        let words = page_words(number);
+        let summary_words = words.div_ceil(WORD_BITS);
+        let raw = Box::into_raw(Box::new(RecordPage {
+            header: this,
+            number,
+            records: Box::new([]),
+            woken: (0..LANES * words).map(|_| AtomicU64::new(0)).collect(),
+            summary: (0..LANES * summary_words).map(|_| AtomicU64::new(0)).collect(),
+        }));
+        let records = (0..page_len(number))
+            .map(|offset| Record {
+                page: raw,
+                offset: offset as u32,
+                state: AtomicU32::new(0),
+            })
+            .collect();
+        // SAFETY: `raw` is unpublished, so we are its only user.
+        unsafe { (*raw).records = records };
+        // Release: publishes the initialised page to `page`'s Acquire load.
+        // Acquire on failure: we read the winner's page instead.
+        match self.pages[number].compare_exchange(ptr::null_mut(), raw, AcqRel, Acquire) {
+            // SAFETY: published pages live as long as the header (S2).
+            Ok(_) => unsafe { &*raw },
+            Err(winner) => {
+                // SAFETY: our page was never published; the winner's lives as
+                // long as the header (S2).
+                unsafe {
+                    drop(Box::from_raw(raw));
+                    &*winner
+                }
+            }
+        }
+    }
+}
+
+impl RecordPage {
+    /// Pointer to the record at `offset`, with provenance over the record so
+    /// that a waker may keep it.
+    #[inline]
+    pub(crate) fn record_ptr(&self, offset: usize) -> *const Record {
+        &self.records[offset]
+    }
+
+    #[inline]
+    pub(crate) fn record(&self, offset: usize) -> &Record {
+        &self.records[offset]
+    }
+}
+
+/// The Acquire half of the last reference drop.
+#[inline]
+fn acquire_for_free(refs: &AtomicUsize) {
+    // Acquire: pairs with every other owner's Release decrement, so all their
+    // uses happen before the free.
+    #[cfg(not(velodrome_tsan))]
+    {
+        let _ = refs;
+        loom::fence(Acquire);
+    }
+    // ThreadSanitizer does not model fences; an Acquire load of the same
+    // counter gives it (and the hardware) the same ordering.
+    #[cfg(velodrome_tsan)]
+    let _ = refs.load(Acquire);
+}

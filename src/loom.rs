@@ -1,0 +1,39 @@
+//! The one facade for every atomic in the crate.
+//!
+//! Under `--cfg loom` these are loom's model-checked types; otherwise they
+//! are `core`'s. No other module names `core::sync::atomic` directly, so the
+//! same protocol code runs under both.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `core::cell::UnsafeCell` with loom's closure-based API, so accesses to
+/// cells shared between threads are checked by loom when it runs.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+/// Aborts the process: used where unwinding could not leave memory sound
+/// (a reference count overflow).
+#[cold]
+pub(crate) fn abort() -> ! {
+    std::process::abort()
+}
