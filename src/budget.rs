@@ -58,7 +58,9 @@ impl Budget {
     #[cold]
     fn spend_rest(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.outputs = 0;
-        for _ in 0..UNITS {
+        // A budget holds at most `UNITS`, so after that many charges it is
+        // exhausted unless it is unlimited.
+        for _ in 0..=UNITS {
             if !tokio::task::coop::has_budget_remaining() {
                 return self.exhausted(cx);
             }

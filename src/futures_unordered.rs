@@ -268,7 +268,11 @@ impl<Fut> FuturesUnordered<Fut> {
         for claim in 0..claims {
             let index = self.claimed_index(claim);
             // SAFETY: the header outlives the set (S3).
-            let lane = state::lane(record_of(unsafe { header.as_ref() }, index).state.load(Relaxed));
+            let lane = state::lane(
+                record_of(unsafe { header.as_ref() }, index)
+                    .state
+                    .load(Relaxed),
+            );
             self.due[lane].push_index(index);
         }
         let from_recycled = claims.min(self.recycled.len());
@@ -520,7 +524,10 @@ impl<Fut> FuturesUnordered<Fut> {
 #[inline]
 fn record_of(header: &Header, index: usize) -> &Record {
     let (page, offset) = locate(index);
-    header.page(page).map(|p: &RecordPage| p.record(offset)).expect("record page of a pushed child")
+    header
+        .page(page)
+        .map(|p: &RecordPage| p.record(offset))
+        .expect("record page of a pushed child")
 }
 
 impl<Fut: Future> FuturesUnordered<Fut> {
@@ -694,7 +701,9 @@ impl<Fut> ExactSizeIterator for IterPinRef<'_, Fut> {}
 
 impl<Fut> fmt::Debug for IterPinRef<'_, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IterPinRef").field("remaining", &self.remaining).finish()
+        f.debug_struct("IterPinRef")
+            .field("remaining", &self.remaining)
+            .finish()
     }
 }
 
@@ -761,7 +770,9 @@ impl<Fut> ExactSizeIterator for IterPinMut<'_, Fut> {}
 
 impl<Fut> fmt::Debug for IterPinMut<'_, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IterPinMut").field("remaining", &self.remaining).finish()
+        f.debug_struct("IterPinMut")
+            .field("remaining", &self.remaining)
+            .finish()
     }
 }
 
@@ -815,7 +826,9 @@ impl<Fut: Unpin> ExactSizeIterator for IntoIter<Fut> {}
 
 impl<Fut: Unpin> fmt::Debug for IntoIter<Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntoIter").field("remaining", &self.set.len).finish()
+        f.debug_struct("IntoIter")
+            .field("remaining", &self.set.len)
+            .finish()
     }
 }
 

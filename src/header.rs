@@ -147,7 +147,9 @@ impl Header {
             number,
             records: Box::new([]),
             woken: (0..LANES * words).map(|_| AtomicU64::new(0)).collect(),
-            summary: (0..LANES * summary_words).map(|_| AtomicU64::new(0)).collect(),
+            summary: (0..LANES * summary_words)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }));
         let records = (0..page_len(number))
             .map(|offset| Record {

@@ -47,3 +47,8 @@ mod waker;
 
 pub use futures_unordered::{FuturesUnordered, IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
 pub use lanes::Priority;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -57,7 +57,10 @@ mod tests {
         for page in 0..12 {
             let base = page_base(page);
             assert_eq!(locate(base), (page, 0));
-            assert_eq!(locate(base + page_len(page) - 1), (page, page_len(page) - 1));
+            assert_eq!(
+                locate(base + page_len(page) - 1),
+                (page, page_len(page) - 1)
+            );
             assert_eq!(page_base(page + 1), base + page_len(page));
         }
         assert_eq!(locate(MAX_CHILDREN - 1).0, MAX_PAGES - 1);

@@ -89,7 +89,9 @@ impl<F> Drop for Slots<F> {
             if !first.is_null() {
                 // SAFETY: `first` came from `Box::into_raw` of a boxed slice
                 // of `page_len(page)` slots in `alloc`, and is freed once.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(first, page_len(page))) });
+                drop(unsafe {
+                    Box::from_raw(ptr::slice_from_raw_parts_mut(first, page_len(page)))
+                });
             }
         }
     }

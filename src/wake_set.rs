@@ -63,8 +63,8 @@ impl RecordPage {
         let summary_words = words.div_ceil(WORD_BITS);
         // Release: keeps the word bit above ordered before this bit for a
         // poller that Acquires the summary (W3).
-        let prev =
-            self.summary[lane * summary_words + word / WORD_BITS].fetch_or(1 << (word % WORD_BITS), Release);
+        let prev = self.summary[lane * summary_words + word / WORD_BITS]
+            .fetch_or(1 << (word % WORD_BITS), Release);
         if prev != 0 {
             return MarkOutcome::AlreadyQueued;
         }

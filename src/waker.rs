@@ -72,7 +72,8 @@ unsafe fn wake_by_ref(data: *const ()) {
     // SAFETY: as in `header_of`.
     let page = unsafe { &*record.page };
     let header = header_of(record);
-    if page.mark(header, state::lane(current), record.offset as usize) == MarkOutcome::NotifyParent {
+    if page.mark(header, state::lane(current), record.offset as usize) == MarkOutcome::NotifyParent
+    {
         // Rule R1: the bits are set before the parent is woken.
         header.parent.wake();
     }
