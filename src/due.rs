@@ -15,28 +15,28 @@ pub(crate) struct DueSet {
     entries: Vec<(u32, u64)>,
     /// Entries before `next` are exhausted.
     next: usize,
+    /// Entry of the child `pop` returned last, for `unpop`.
+    popped: usize,
 }
 
 impl DueSet {
-    /// Adds the children `bits` of word `word` to the cycle.
+    /// Drops exhausted entries (keeping the memory) before new ones come.
     #[inline]
-    pub(crate) fn push_word(&mut self, word: u32, bits: u64) {
-        self.entries.push((word, bits));
-    }
-
-    /// Adds one child, merging with the last entry when it shares its word
-    /// (consecutive pushes fill one entry).
-    #[inline]
-    pub(crate) fn push_index(&mut self, index: usize) {
-        let word = (index / WORD_BITS) as u32;
-        let bit = 1 << (index % WORD_BITS);
-        let live = self.entries.len() > self.next;
-        match self.entries.last_mut() {
-            Some((last, bits)) if live && *last == word => *bits |= bit,
-            _ => self.entries.push((word, bit)),
+    fn compact(&mut self) {
+        if self.next == self.entries.len() && self.next != 0 {
+            self.entries.clear();
+            self.next = 0;
         }
     }
 
+    /// Adds the children `bits` of word `word` to the cycle.
+    #[inline]
+    pub(crate) fn push_word(&mut self, word: u32, bits: u64) {
+        self.compact();
+        self.entries.push((word, bits));
+    }
+
+    /// Whether the cycle has no child left.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.next == self.entries.len()
@@ -50,21 +50,38 @@ impl DueSet {
             if *bits != 0 {
                 let bit = bits.trailing_zeros() as usize;
                 *bits &= *bits - 1;
-                return Some(*word as usize * WORD_BITS + bit);
+                let index = *word as usize * WORD_BITS + bit;
+                self.popped = self.next;
+                if *bits == 0 {
+                    self.next += 1;
+                }
+                return Some(index);
             }
             self.next += 1;
         }
-        self.entries.clear();
-        self.next = 0;
         None
     }
 
     /// Puts back the child `pop` just returned, so the cycle resumes with it.
     #[inline]
     pub(crate) fn unpop(&mut self, index: usize) {
-        let (word, bits) = &mut self.entries[self.next];
+        let (word, bits) = &mut self.entries[self.popped];
         debug_assert_eq!(*word as usize, index / WORD_BITS);
         *bits |= 1 << (index % WORD_BITS);
+        self.next = self.next.min(self.popped);
+    }
+
+    /// Removes a child that is no longer there (cancelled) from the rest of
+    /// the cycle. Linear in the cycle's entries; cancellation is rare next
+    /// to polling.
+    pub(crate) fn remove(&mut self, index: usize) {
+        let word = (index / WORD_BITS) as u32;
+        let bit = 1u64 << (index % WORD_BITS);
+        for (w, bits) in &mut self.entries[self.next..] {
+            if *w == word {
+                *bits &= !bit;
+            }
+        }
     }
 
     /// Forgets the rest of the cycle.
@@ -82,9 +99,8 @@ mod tests {
     fn pops_each_child_once_in_entry_order() {
         let mut due = DueSet::default();
         due.push_word(3, 0b1010);
-        due.push_index(0);
-        due.push_index(1);
-        due.push_index(64 * 9 + 5);
+        due.push_word(0, 0b11);
+        due.push_word(9, 1 << 5);
         let mut got = Vec::new();
         while let Some(i) = due.pop() {
             got.push(i);
@@ -95,15 +111,30 @@ mod tests {
     }
 
     #[test]
+    fn is_empty_as_soon_as_the_last_child_is_taken() {
+        let mut due = DueSet::default();
+        due.push_word(0, 0b1);
+        assert!(!due.is_empty());
+        assert_eq!(due.pop(), Some(0));
+        assert!(due.is_empty());
+        due.unpop(0);
+        assert!(!due.is_empty());
+        assert_eq!(due.pop(), Some(0));
+        due.push_word(1, 0b1);
+        assert_eq!(due.pop(), Some(64));
+        assert!(due.is_empty());
+    }
+
+    #[test]
     fn pausing_mid_word_resumes_at_the_next_child() {
         let mut due = DueSet::default();
         due.push_word(0, 0b111);
         assert_eq!(due.pop(), Some(0));
-        due.push_index(64);
+        due.push_word(1, 0b1);
         assert_eq!(due.pop(), Some(1));
         due.unpop(1);
+        due.remove(2);
         assert_eq!(due.pop(), Some(1));
-        assert_eq!(due.pop(), Some(2));
         assert_eq!(due.pop(), Some(64));
         assert_eq!(due.pop(), None);
     }

@@ -23,6 +23,10 @@
 //!   that keeps waking itself cannot starve its siblings.
 //! - **Priority lanes**: [`FuturesUnordered::push_with_priority`] with
 //!   [`Priority::HIGH`] / [`NORMAL`](Priority::NORMAL) / [`LOW`](Priority::LOW).
+//! - **Keys**: [`FuturesUnordered::insert`] returns a [`Key`] to cancel or
+//!   remove one child.
+//! - **Streams**: [`StreamsUnordered`] and [`IndexedStreamsUnordered`] merge
+//!   many streams with the same fairness, lanes and keys.
 //! - **Runtime citizenship** (feature `tokio`, default): the set takes part
 //!   in the parent task's cooperative budget.
 //! - **Cost**: no allocation per wake, per waker clone, or per push into a
@@ -34,19 +38,27 @@
 
 mod atomic_waker;
 mod budget;
+mod core;
 mod due;
 mod futures_unordered;
 mod header;
+mod iter;
+mod key;
 mod lanes;
 mod loom;
 mod page;
+mod set_api;
 mod slots;
 mod state;
+mod streams_unordered;
 mod wake_set;
 mod waker;
 
-pub use futures_unordered::{FuturesUnordered, IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
+pub use futures_unordered::{FuturesUnordered, WithKeys};
+pub use iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
+pub use key::Key;
 pub use lanes::Priority;
+pub use streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

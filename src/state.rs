@@ -49,6 +49,12 @@ pub(crate) const fn lane(state: u32) -> usize {
     ((state & LANE_MASK) >> LANE_SHIFT) as usize
 }
 
+/// The full generation, as kept in a `Key`.
+#[inline]
+pub(crate) const fn generation(state: u32) -> u32 {
+    state >> GENERATION_SHIFT
+}
+
 /// The tag a waker made now for this occupant carries.
 #[inline]
 pub(crate) const fn tag(state: u32) -> usize {

@@ -47,12 +47,24 @@ impl RecordPage {
     /// Marks the child at `offset` woken in `lane` (W2).
     #[inline]
     pub(crate) fn mark(&self, header: &Header, lane: usize, offset: usize) -> MarkOutcome {
+        self.mark_word(header, lane, offset / WORD_BITS, 1 << (offset % WORD_BITS))
+    }
+
+    /// Marks the children `bits` of word `word` woken in `lane` at once
+    /// (W2): one read-modify-write for up to 64 children.
+    #[inline]
+    pub(crate) fn mark_word(
+        &self,
+        header: &Header,
+        lane: usize,
+        word: usize,
+        bits: u64,
+    ) -> MarkOutcome {
         let words = page_words(self.number);
-        let word = offset / WORD_BITS;
         // Release: pairs with the Acquire swap in `refill`, so what the
         // waking thread wrote before `wake()` is visible to the child's next
         // poll.
-        let prev = self.woken[lane * words + word].fetch_or(1 << (offset % WORD_BITS), Release);
+        let prev = self.woken[lane * words + word].fetch_or(bits, Release);
         if prev != 0 {
             return MarkOutcome::AlreadyQueued;
         }

@@ -1,0 +1,513 @@
+//! The scheduling core shared by every set type: storage, the push path,
+//! keys, and the poll loop. `FuturesUnordered`, `StreamsUnordered` and
+//! `IndexedStreamsUnordered` are thin layers that say what polling one child
+//! means (see [`Step`]).
+
+use core::marker::PhantomData;
+use core::mem;
+use core::pin::Pin;
+use core::ptr::{self, NonNull};
+use core::task::{Context, Poll};
+
+use crate::budget::Budget;
+use crate::due::DueSet;
+use crate::header::{Header, RecordPage};
+use crate::key::Key;
+use crate::lanes::{LaneShares, Priority, LANES};
+use crate::loom::{AtomicUsize, Ordering::*};
+use crate::page::{locate, MAX_CHILDREN, WORD_BITS};
+use crate::slots::Slots;
+use crate::state;
+use crate::waker;
+
+/// What one poll of a child amounted to.
+pub(crate) enum Step<R> {
+    /// Not ready; its waker will queue it again.
+    Pending,
+    /// Finished with an output: remove the child, yield `R`.
+    Done(R),
+    /// Produced `R` and lives on (a stream item): yield `R`, poll it again
+    /// next cycle.
+    Item(R),
+    /// Finished without an output (an exhausted stream): remove it.
+    Ended,
+}
+
+pub(crate) struct Core<T> {
+    slots: Slots<T>,
+    header: HeaderRef,
+    /// Pushes since the last `sync`; each claims one index (see
+    /// `claimed_index`).
+    claims: AtomicUsize,
+    /// Free indices below `fresh`; pushes take from the end.
+    recycled: Vec<u32>,
+    /// Every index at or above `fresh` has never been used.
+    pub(crate) fresh: usize,
+    /// Children known to the poller (pushes since `sync` excluded).
+    pub(crate) len: usize,
+    due: [DueSet; LANES],
+    shares: LaneShares,
+    budget: Budget,
+    terminated: bool,
+    _marker: PhantomData<T>,
+}
+
+/// The set's own reference to the header; a field of its own so it is
+/// released even when a child's `Drop` panics during the set's drop.
+struct HeaderRef(NonNull<Header>);
+
+impl Drop for HeaderRef {
+    fn drop(&mut self) {
+        // SAFETY: we hold the set's reference (S3).
+        let header = unsafe { self.0.as_ref() };
+        // Nobody will poll the parent on our behalf any more.
+        drop(header.parent.take());
+        // SAFETY: we give up the set's reference and never use it again.
+        unsafe { Header::ref_dec(self.0) };
+    }
+}
+
+// SAFETY: the core owns its `T`s (so it is `Send` when they are) and shares
+// only the header with other threads, which is all atomics (rule S3).
+unsafe impl<T: Send> Send for Core<T> {}
+// SAFETY: through `&self`, other threads can push (moving a `T` in: needs
+// `Send`) and iterate (sharing `&T`: needs `Sync`); pushes synchronise
+// through atomics only (rule S1).
+unsafe impl<T: Send + Sync> Sync for Core<T> {}
+
+enum Pick {
+    /// Poll this child of this lane next.
+    Child(usize, usize),
+    /// A lane has woken children but already had its cycle in this call.
+    Yield,
+    /// Nothing is woken.
+    Idle,
+}
+
+impl<T> Core<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: Slots::new(),
+            header: HeaderRef(Header::new()),
+            claims: AtomicUsize::new(0),
+            recycled: Vec::new(),
+            fresh: 0,
+            len: 0,
+            due: Default::default(),
+            shares: LaneShares::new(),
+            budget: Budget::default(),
+            terminated: false,
+            _marker: PhantomData,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        // Relaxed: a count, not a publication; concurrent pushes may or may
+        // not be included.
+        self.len + self.claims.load(Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn is_terminated(&self) -> bool {
+        // Relaxed: a push since the set ended makes it live again.
+        self.terminated && self.claims.load(Relaxed) == 0
+    }
+
+    /// Adds a child; see `FuturesUnordered::push_with_priority`.
+    pub(crate) fn push(&self, child: T, priority: Priority) -> Key {
+        // Relaxed: the counter only hands out distinct claims; the claimed
+        // slot is published by the Release store of its state below.
+        let claim = self.claims.fetch_add(1, Relaxed);
+        let index = self.claimed_index(claim);
+        if index >= MAX_CHILDREN {
+            // Unwinding here would leave a claim without a child; this is
+            // billions of children, far past any memory, so stop.
+            crate::loom::abort();
+        }
+        let (page, offset) = locate(index);
+        let records = self.header().page_or_alloc(self.header.0, page);
+        let slot = self.slots.get_or_alloc(index);
+        // SAFETY: the claim makes `index` ours alone (rule S1): no other push
+        // got it, and the poller cannot run while we hold `&self`. The slot
+        // is vacant, so nothing is overwritten.
+        unsafe { slot.write(child) };
+        let record = records.record(offset);
+        // Relaxed: only the claimant writes a vacant record's state.
+        let vacant = record.state.load(Relaxed);
+        // Release: publishes the child written above to readers through
+        // `&self` (Acquire in `occupant`) and to wakers reading the lane.
+        record
+            .state
+            .store(state::occupy(vacant, priority.lane()), Release);
+        Key {
+            index: index as u32,
+            generation: state::generation(vacant),
+        }
+    }
+
+    /// The index the `claim`-th push since the last `sync` fills.
+    #[inline]
+    fn claimed_index(&self, claim: usize) -> usize {
+        let recycled = self.recycled.len();
+        if claim < recycled {
+            self.recycled[recycled - 1 - claim] as usize
+        } else {
+            self.fresh + (claim - recycled)
+        }
+    }
+
+    /// Adopts the pushes made through `&self` since the last call: they
+    /// are marked woken, so the next refill of their lane starts a cycle
+    /// with them (rule C1). Consecutive pushes share one mark per word.
+    pub(crate) fn sync(&mut self) {
+        // Relaxed: `&mut self` orders every push before us.
+        let claims = self.claims.swap(0, Relaxed);
+        if claims == 0 {
+            return;
+        }
+        self.terminated = false;
+        // SAFETY: the header outlives the set (S3).
+        let header: &Header = unsafe { self.header.0.as_ref() };
+        // (page, lane, word in page, bits) being gathered.
+        let mut run: Option<(usize, usize, usize, u64)> = None;
+        for claim in 0..claims {
+            let index = self.claimed_index(claim);
+            let (page, offset) = locate(index);
+            // Relaxed: `&mut self` orders the push that wrote it.
+            let lane = state::lane(self.page(page).record(offset).state.load(Relaxed));
+            let (word, bit) = (offset / WORD_BITS, 1 << (offset % WORD_BITS));
+            match &mut run {
+                Some((p, l, w, bits)) if (*p, *l, *w) == (page, lane, word) => *bits |= bit,
+                _ => {
+                    if let Some((p, l, w, bits)) = run.replace((page, lane, word, bit)) {
+                        let _ = self.page(p).mark_word(header, l, w, bits);
+                    }
+                }
+            }
+        }
+        if let Some((p, l, w, bits)) = run {
+            let _ = self.page(p).mark_word(header, l, w, bits);
+        }
+        let from_recycled = claims.min(self.recycled.len());
+        self.recycled.truncate(self.recycled.len() - from_recycled);
+        self.fresh += claims - from_recycled;
+        self.len += claims;
+    }
+
+    #[inline]
+    fn header(&self) -> &Header {
+        // SAFETY: the set holds a reference to the header (S3).
+        unsafe { self.header.0.as_ref() }
+    }
+
+    /// The record page `page`, which exists because a child was pushed there.
+    /// Unbounded lifetime: the header outlives the set (S3).
+    #[inline]
+    fn page<'h>(&self, page: usize) -> &'h RecordPage {
+        // SAFETY: the set holds a reference to the header (S3), which owns
+        // its pages until it is freed (S2).
+        let header: &'h Header = unsafe { self.header.0.as_ref() };
+        header.page(page).expect("record page of a pushed child")
+    }
+
+    /// Removes every child, dropping each exactly once; keeps the storage.
+    pub(crate) fn clear(&mut self) {
+        self.sync();
+        self.drop_children();
+        self.recycled.clear();
+        self.fresh = 0;
+        // As in futures-util: a cleared set is a fresh, unterminated one.
+        self.terminated = false;
+        // SAFETY: the header outlives the set (S3).
+        let header: &Header = unsafe { self.header.0.as_ref() };
+        for due in &mut self.due {
+            // Throw away the cycle and the wakes of the dropped children.
+            due.clear();
+            for lane in 0..LANES {
+                header.refill(lane, due);
+                due.clear();
+            }
+        }
+    }
+
+    pub(crate) fn shares_mut(&mut self) -> &mut LaneShares {
+        &mut self.shares
+    }
+
+    pub(crate) fn shares(&self) -> &LaneShares {
+        &self.shares
+    }
+
+    /// Drops every child, continuing past a child whose `Drop` panics.
+    pub(crate) fn drop_children(&mut self) {
+        /// On unwind out of one child's `Drop`, drops the rest.
+        struct Continue<'a, T>(&'a mut Core<T>);
+        impl<T> Drop for Continue<'_, T> {
+            fn drop(&mut self) {
+                self.0.drop_children();
+            }
+        }
+
+        for index in 0..self.fresh {
+            if self.vacate(index).is_none() {
+                continue;
+            }
+            let guard = Continue(self);
+            // SAFETY: `vacate` marked the slot vacant before this drop, so
+            // nothing drops it again even if this panics (S1); it held a
+            // pinned child, dropped in place.
+            unsafe { ptr::drop_in_place(guard.0.slots.get(index)) };
+            mem::forget(guard);
+        }
+    }
+
+    /// Marks the child at `index` gone (new generation, stale wakes and
+    /// keys ignored, its queued wake cleared) and returns its lane, or
+    /// `None` if the slot was vacant. The caller then owns the child's value.
+    pub(crate) fn vacate(&mut self, index: usize) -> Option<usize> {
+        let (page, offset) = locate(index);
+        let records = self.header().page(page)?;
+        let record = records.record(offset);
+        // Relaxed: `&mut self` orders the push that wrote the state.
+        let current = record.state.load(Relaxed);
+        if !state::is_occupied(current) {
+            return None;
+        }
+        // Relaxed: wakers compare generations only; nothing is published.
+        record.state.store(state::vacate(current), Relaxed);
+        let lane = state::lane(current);
+        records.unmark(lane, offset);
+        self.len -= 1;
+        Some(lane)
+    }
+
+    /// Frees the slot of a finished child and drops it.
+    fn release(&mut self, index: usize) {
+        if self.vacate(index).is_some() {
+            self.recycled.push(index as u32);
+            // SAFETY: the slot held a child, now marked vacant, so it is
+            // dropped exactly once here even if its `Drop` panics (S1).
+            unsafe { ptr::drop_in_place(self.slots.get(index)) };
+        }
+    }
+
+    /// The index of the live child `key` names, as seen through `&self`.
+    pub(crate) fn find(&self, key: Key) -> Option<usize> {
+        let index = key.index as usize;
+        let (page, offset) = locate(index);
+        let records = self.header().page(page)?;
+        // Acquire: pairs with the Release store in `push`, so the child is
+        // visible to a caller that goes on to read it.
+        let current = records.record(offset).state.load(Acquire);
+        (state::is_occupied(current) && state::generation(current) == key.generation)
+            .then_some(index)
+    }
+
+    /// Removes the child `key` names from the set and hands its value to
+    /// `take` (a drop in place, or a move out for `Unpin` children).
+    pub(crate) fn remove_with<R>(&mut self, key: Key, take: impl FnOnce(*mut T) -> R) -> Option<R> {
+        self.sync();
+        let index = self.find(key)?;
+        let lane = self.vacate(index)?;
+        self.due[lane].remove(index);
+        self.recycled.push(index as u32);
+        Some(take(self.slots.get(index)))
+    }
+
+    /// Drops the child `key` names, in place.
+    pub(crate) fn cancel(&mut self, key: Key) -> bool {
+        self.remove_with(key, |child| {
+            // SAFETY: `remove_with` vacated the slot (S1), so this is its one
+            // drop; the child never moved (S2).
+            unsafe { ptr::drop_in_place(child) }
+        })
+        .is_some()
+    }
+
+    /// The child `key` names, pinned.
+    pub(crate) fn get_pin_mut(&mut self, key: Key) -> Option<Pin<&mut T>> {
+        self.sync();
+        let index = self.find(key)?;
+        // SAFETY: the child is live and `&mut self` is exclusive; it never
+        // moves (S2).
+        Some(unsafe { Pin::new_unchecked(&mut *self.slots.get(index)) })
+    }
+
+    /// Pointer to the live child at `index` as seen through `&self`, or
+    /// `None` if the slot is vacant.
+    #[inline]
+    pub(crate) fn occupant(&self, index: usize) -> Option<*mut T> {
+        let (page, offset) = locate(index);
+        let records = self.header().page(page)?;
+        // Acquire: pairs with the Release store in `push`, so the child's
+        // value is visible.
+        let current = records.record(offset).state.load(Acquire);
+        state::is_occupied(current).then(|| self.slots.get(index))
+    }
+
+    /// Upper bound of used indices, including pushes not yet synced.
+    #[inline]
+    pub(crate) fn high_water(&self) -> usize {
+        // Relaxed: the claimed children are then read only after their
+        // state is loaded with Acquire (`occupant`).
+        let claims = self.claims.load(Relaxed);
+        self.fresh + claims.saturating_sub(self.recycled.len())
+    }
+
+    /// Chooses the next child to poll: a starving lower lane first, else the
+    /// highest lane with due or woken children (rule L1).
+    fn pick(&mut self, refilled: &mut [bool; LANES]) -> Pick {
+        for lane in 1..LANES {
+            if self.shares.is_starving(lane) {
+                if let Some(index) = self.take_from(lane, refilled) {
+                    return Pick::Child(lane, index);
+                }
+            }
+        }
+        for lane in 0..LANES {
+            if let Some(index) = self.due[lane].pop() {
+                return Pick::Child(lane, index);
+            }
+            if self.header().has_woken(lane) {
+                if refilled[lane] {
+                    return Pick::Yield;
+                }
+                if let Some(index) = self.take_from(lane, refilled) {
+                    return Pick::Child(lane, index);
+                }
+            }
+        }
+        Pick::Idle
+    }
+
+    /// The next child of `lane`'s cycle, starting a new cycle if this call
+    /// has not started one for the lane yet (rule C2).
+    fn take_from(&mut self, lane: usize, refilled: &mut [bool; LANES]) -> Option<usize> {
+        if let Some(index) = self.due[lane].pop() {
+            return Some(index);
+        }
+        if refilled[lane] {
+            return None;
+        }
+        refilled[lane] = true;
+        // SAFETY: the header outlives the set (S3).
+        let header: &Header = unsafe { self.header.0.as_ref() };
+        header.refill(lane, &mut self.due[lane]);
+        self.due[lane].pop()
+    }
+
+    /// The poll loop: polls children in cycle and lane order until one
+    /// produces an output, the cycle rule asks to yield, the budget runs
+    /// out, or nothing is woken.
+    pub(crate) fn poll_next_with<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
+    ) -> Poll<Option<(Key, R)>> {
+        self.sync();
+        // Rule C2: a lane whose cycle began in an earlier call finishes it
+        // in this one but starts no other.
+        let mut refilled: [bool; LANES] = core::array::from_fn(|lane| !self.due[lane].is_empty());
+        let mut registered = false;
+        loop {
+            match self.pick(&mut refilled) {
+                Pick::Child(lane, index) => {
+                    if self.budget.poll_proceed(cx).is_pending() {
+                        // Pause the cycle exactly here (rule B1).
+                        self.due[lane].unpop(index);
+                        return Poll::Pending;
+                    }
+                    // SAFETY: the header outlives the set (S3).
+                    let header: &Header = unsafe { self.header.0.as_ref() };
+                    let due = &self.due;
+                    self.shares
+                        .record_poll(lane, |l| !due[l].is_empty() || header.has_woken(l));
+                    if let Some(out) = self.poll_child(index, &mut poll_one) {
+                        self.budget.on_output();
+                        return Poll::Ready(Some(out));
+                    }
+                }
+                Pick::Yield => {
+                    // Rule C2: one cycle per lane per call.
+                    cx.waker().wake_by_ref();
+                    self.budget.on_pending();
+                    return Poll::Pending;
+                }
+                Pick::Idle => {
+                    if self.len == 0 {
+                        self.terminated = true;
+                        return Poll::Ready(None);
+                    }
+                    if registered {
+                        self.budget.on_pending();
+                        return Poll::Pending;
+                    }
+                    // Rule R1: register, then look at the bits once more.
+                    self.header().parent.register(cx.waker());
+                    registered = true;
+                }
+            }
+        }
+    }
+
+    /// Polls the child at `index` once with its own waker. A finished child
+    /// is dropped and its slot freed, as is one that panics.
+    #[inline]
+    fn poll_child<R>(
+        &mut self,
+        index: usize,
+        poll_one: &mut impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
+    ) -> Option<(Key, R)> {
+        /// Frees the child's slot when dropped: on completion, or on unwind
+        /// out of its `poll`.
+        struct Release<'a, T>(&'a mut Core<T>, usize);
+        impl<T> Drop for Release<'_, T> {
+            fn drop(&mut self) {
+                self.0.release(self.1);
+            }
+        }
+
+        let (page, offset) = locate(index);
+        let records = self.page(page);
+        // Relaxed: `&mut self` orders the push that wrote the state.
+        let current = records.record(offset).state.load(Relaxed);
+        if !state::is_occupied(current) {
+            return None;
+        }
+        let key = Key {
+            index: index as u32,
+            generation: state::generation(current),
+        };
+        let waker = waker::borrowed(records.record_ptr(offset), state::tag(current));
+        let mut cx = Context::from_waker(&waker);
+        let release = Release(self, index);
+        // SAFETY: the slot holds a live child (OCCUPIED, and only the poller
+        // vacates, under `&mut self`), and it never moves until dropped in
+        // place (rule S2), so pinning it is sound.
+        let child = unsafe { Pin::new_unchecked(&mut *release.0.slots.get(index)) };
+        match poll_one(child, &mut cx) {
+            Step::Pending => {
+                mem::forget(release);
+                None
+            }
+            Step::Item(out) => {
+                mem::forget(release);
+                // Queue it for the next cycle: it may have more ready.
+                let _ = records.mark(self.header(), state::lane(current), offset);
+                Some((key, out))
+            }
+            Step::Done(out) => Some((key, out)),
+            Step::Ended => None,
+        }
+    }
+}
+
+impl<T> Drop for Core<T> {
+    fn drop(&mut self) {
+        self.sync();
+        self.drop_children();
+        // `slots` frees its pages and `header` drops the set's reference as
+        // fields, even if a child's `Drop` panicked above.
+    }
+}
