@@ -160,34 +160,46 @@ impl<T> Core<T> {
     /// Adopts the pushes made through `&self` since the last call: they
     /// are marked woken, so the next refill of their lane starts a cycle
     /// with them (rule C1). Consecutive pushes share one mark per word.
+    #[inline]
     pub(crate) fn sync(&mut self) {
         // Relaxed: `&mut self` orders every push before us.
-        let claims = self.claims.swap(0, Relaxed);
-        if claims == 0 {
-            return;
+        if self.claims.load(Relaxed) != 0 {
+            self.sync_slow();
         }
+    }
+
+    #[cold]
+    fn sync_slow(&mut self) {
+        // Relaxed: as above.
+        let claims = self.claims.swap(0, Relaxed);
         self.terminated = false;
-        // SAFETY: the header outlives the set (S3).
-        let header: &Header = unsafe { self.header.0.as_ref() };
+        let header = self.header();
         // (page, lane, word in page, bits) being gathered.
-        let mut run: Option<(usize, usize, usize, u64)> = None;
+        let mut run: Option<(&RecordPage, usize, usize, u64)> = None;
+        let mut records: Option<&RecordPage> = None;
         for claim in 0..claims {
             let index = self.claimed_index(claim);
             let (page, offset) = locate(index);
+            let page = match records {
+                Some(records) if records.number == page => records,
+                _ => *records.insert(self.page(page)),
+            };
             // Relaxed: `&mut self` orders the push that wrote it.
-            let lane = state::lane(self.page(page).record(offset).state.load(Relaxed));
+            let lane = state::lane(page.record(offset).state.load(Relaxed));
             let (word, bit) = (offset / WORD_BITS, 1 << (offset % WORD_BITS));
             match &mut run {
-                Some((p, l, w, bits)) if (*p, *l, *w) == (page, lane, word) => *bits |= bit,
+                Some((p, l, w, bits)) if p.number == page.number && (*l, *w) == (lane, word) => {
+                    *bits |= bit
+                }
                 _ => {
                     if let Some((p, l, w, bits)) = run.replace((page, lane, word, bit)) {
-                        let _ = self.page(p).mark_word(header, l, w, bits);
+                        let _ = p.mark_word(header, l, w, bits);
                     }
                 }
             }
         }
         if let Some((p, l, w, bits)) = run {
-            let _ = self.page(p).mark_word(header, l, w, bits);
+            let _ = p.mark_word(header, l, w, bits);
         }
         let from_recycled = claims.min(self.recycled.len());
         self.recycled.truncate(self.recycled.len() - from_recycled);
@@ -195,9 +207,13 @@ impl<T> Core<T> {
         self.len += claims;
     }
 
+    /// The shared header. Its lifetime is not tied to the borrow of `self`
+    /// so that records can be used while `self` is mutated: the header
+    /// outlives the set, which holds a reference to it (S3).
     #[inline]
-    fn header(&self) -> &Header {
-        // SAFETY: the set holds a reference to the header (S3).
+    fn header<'h>(&self) -> &'h Header {
+        // SAFETY: the set holds a reference to the header (S3), and callers
+        // use it only while they hold the set.
         unsafe { self.header.0.as_ref() }
     }
 
@@ -205,10 +221,10 @@ impl<T> Core<T> {
     /// Unbounded lifetime: the header outlives the set (S3).
     #[inline]
     fn page<'h>(&self, page: usize) -> &'h RecordPage {
-        // SAFETY: the set holds a reference to the header (S3), which owns
-        // its pages until it is freed (S2).
-        let header: &'h Header = unsafe { self.header.0.as_ref() };
-        header.page(page).expect("record page of a pushed child")
+        // The header owns its pages until it is freed (S2).
+        self.header()
+            .page(page)
+            .expect("record page of a pushed child")
     }
 
     /// Removes every child, dropping each exactly once; keeps the storage.
@@ -219,8 +235,7 @@ impl<T> Core<T> {
         self.fresh = 0;
         // As in futures-util: a cleared set is a fresh, unterminated one.
         self.terminated = false;
-        // SAFETY: the header outlives the set (S3).
-        let header: &Header = unsafe { self.header.0.as_ref() };
+        let header = self.header();
         for due in &mut self.due {
             // Throw away the cycle and the wakes of the dropped children.
             due.clear();
@@ -249,12 +264,20 @@ impl<T> Core<T> {
             }
         }
 
+        if self.len == 0 {
+            return;
+        }
         for index in 0..self.fresh {
-            if self.vacate(index).is_none() {
+            let (page, offset) = locate(index);
+            let records = self.page(page);
+            // Relaxed: `&mut self` orders the push that wrote it.
+            let current = records.record(offset).state.load(Relaxed);
+            if !state::is_occupied(current) {
                 continue;
             }
+            self.vacate_at(records, offset, current);
             let guard = Continue(self);
-            // SAFETY: `vacate` marked the slot vacant before this drop, so
+            // SAFETY: `vacate_at` marked the slot vacant before this drop, so
             // nothing drops it again even if this panics (S1); it held a
             // pinned child, dropped in place.
             unsafe { ptr::drop_in_place(guard.0.slots.get(index)) };
@@ -268,28 +291,36 @@ impl<T> Core<T> {
     pub(crate) fn vacate(&mut self, index: usize) -> Option<usize> {
         let (page, offset) = locate(index);
         let records = self.header().page(page)?;
-        let record = records.record(offset);
         // Relaxed: `&mut self` orders the push that wrote the state.
-        let current = record.state.load(Relaxed);
+        let current = records.record(offset).state.load(Relaxed);
         if !state::is_occupied(current) {
             return None;
         }
-        // Relaxed: wakers compare generations only; nothing is published.
-        record.state.store(state::vacate(current), Relaxed);
-        let lane = state::lane(current);
-        records.unmark(lane, offset);
-        self.len -= 1;
-        Some(lane)
+        self.vacate_at(records, offset, current);
+        Some(state::lane(current))
     }
 
-    /// Frees the slot of a finished child and drops it.
-    fn release(&mut self, index: usize) {
-        if self.vacate(index).is_some() {
-            self.recycled.push(index as u32);
-            // SAFETY: the slot held a child, now marked vacant, so it is
-            // dropped exactly once here even if its `Drop` panics (S1).
-            unsafe { ptr::drop_in_place(self.slots.get(index)) };
-        }
+    /// `vacate` for a child whose record and state the caller already has.
+    #[inline]
+    fn vacate_at(&mut self, records: &RecordPage, offset: usize, current: u32) {
+        // Relaxed: wakers compare generations only; nothing is published.
+        records
+            .record(offset)
+            .state
+            .store(state::vacate(current), Relaxed);
+        records.unmark(state::lane(current), offset);
+        self.len -= 1;
+    }
+
+    /// Frees the slot of a finished child, whose record and state the
+    /// caller has, and drops it.
+    #[inline]
+    fn release(&mut self, index: usize, records: &RecordPage, offset: usize, current: u32) {
+        self.vacate_at(records, offset, current);
+        self.recycled.push(index as u32);
+        // SAFETY: the slot held a child, now marked vacant, so it is dropped
+        // exactly once here even if its `Drop` panics (S1).
+        unsafe { ptr::drop_in_place(self.slots.get(index)) };
     }
 
     /// The index of the live child `key` names, as seen through `&self`.
@@ -391,8 +422,7 @@ impl<T> Core<T> {
             return None;
         }
         refilled[lane] = true;
-        // SAFETY: the header outlives the set (S3).
-        let header: &Header = unsafe { self.header.0.as_ref() };
+        let header = self.header();
         header.refill(lane, &mut self.due[lane]);
         self.due[lane].pop()
     }
@@ -418,8 +448,7 @@ impl<T> Core<T> {
                         self.due[lane].unpop(index);
                         return Poll::Pending;
                     }
-                    // SAFETY: the header outlives the set (S3).
-                    let header: &Header = unsafe { self.header.0.as_ref() };
+                    let header = self.header();
                     let due = &self.due;
                     self.shares
                         .record_poll(lane, |l| !due[l].is_empty() || header.has_woken(l));
@@ -453,18 +482,29 @@ impl<T> Core<T> {
 
     /// Polls the child at `index` once with its own waker. A finished child
     /// is dropped and its slot freed, as is one that panics.
-    #[inline]
+    #[inline(always)]
     fn poll_child<R>(
         &mut self,
         index: usize,
         poll_one: &mut impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
     ) -> Option<(Key, R)> {
-        /// Frees the child's slot when dropped: on completion, or on unwind
-        /// out of its `poll`.
-        struct Release<'a, T>(&'a mut Core<T>, usize);
-        impl<T> Drop for Release<'_, T> {
+        /// Frees the child's slot if its `poll` unwinds.
+        struct ReleaseOnUnwind<T> {
+            core: *mut Core<T>,
+            index: usize,
+            records: *const RecordPage,
+            offset: usize,
+            current: u32,
+        }
+        impl<T> Drop for ReleaseOnUnwind<T> {
+            #[cold]
             fn drop(&mut self) {
-                self.0.release(self.1);
+                // SAFETY: armed only during the child's `poll`, inside
+                // `poll_child`, which holds `&mut Core` and the header's
+                // record page (S2, S3) for that whole time.
+                unsafe {
+                    (*self.core).release(self.index, &*self.records, self.offset, self.current)
+                };
             }
         }
 
@@ -481,24 +521,35 @@ impl<T> Core<T> {
         };
         let waker = waker::borrowed(records.record_ptr(offset), state::tag(current));
         let mut cx = Context::from_waker(&waker);
-        let release = Release(self, index);
+        let slot = self.slots.get_at(page, offset);
         // SAFETY: the slot holds a live child (OCCUPIED, and only the poller
         // vacates, under `&mut self`), and it never moves until dropped in
         // place (rule S2), so pinning it is sound.
-        let child = unsafe { Pin::new_unchecked(&mut *release.0.slots.get(index)) };
-        match poll_one(child, &mut cx) {
-            Step::Pending => {
-                mem::forget(release);
-                None
-            }
+        let child = unsafe { Pin::new_unchecked(&mut *slot) };
+        let guard = ReleaseOnUnwind {
+            core: self,
+            index,
+            records,
+            offset,
+            current,
+        };
+        let step = poll_one(child, &mut cx);
+        mem::forget(guard);
+        match step {
+            Step::Pending => None,
             Step::Item(out) => {
-                mem::forget(release);
                 // Queue it for the next cycle: it may have more ready.
                 let _ = records.mark(self.header(), state::lane(current), offset);
                 Some((key, out))
             }
-            Step::Done(out) => Some((key, out)),
-            Step::Ended => None,
+            Step::Done(out) => {
+                self.release(index, records, offset, current);
+                Some((key, out))
+            }
+            Step::Ended => {
+                self.release(index, records, offset, current);
+                None
+            }
         }
     }
 }

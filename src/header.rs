@@ -36,6 +36,8 @@ pub(crate) struct RecordPage {
     pub(crate) header: NonNull<Header>,
     /// Page number.
     pub(crate) number: usize,
+    /// Words per lane run in `woken` (`page_words(number)`).
+    pub(crate) words: usize,
     records: Box<[Record]>,
     /// `LANES` runs of `page_words(number)` words: bit `o` of run `l` is set
     /// when the child at offset `o` was woken in lane `l` (rule W1).
@@ -145,6 +147,7 @@ impl Header {
         let raw = Box::into_raw(Box::new(RecordPage {
             header: this,
             number,
+            words,
             records: Box::new([]),
             woken: (0..LANES * words).map(|_| AtomicU64::new(0)).collect(),
             summary: (0..LANES * summary_words)
@@ -182,12 +185,18 @@ impl RecordPage {
     /// that a waker may keep it.
     #[inline]
     pub(crate) fn record_ptr(&self, offset: usize) -> *const Record {
-        &self.records[offset]
+        self.record(offset)
     }
 
+    /// The record at `offset`, which must come from `page::locate` for this
+    /// page (so it is below `page_len(self.number)`).
     #[inline]
     pub(crate) fn record(&self, offset: usize) -> &Record {
-        &self.records[offset]
+        debug_assert!(offset < self.records.len());
+        // SAFETY: `locate` returns offsets below the page's length, which is
+        // the length of `records` (built in `alloc_page`); this is on every
+        // push and poll, so the bounds check is worth removing.
+        unsafe { self.records.get_unchecked(offset) }
     }
 }
 

@@ -52,6 +52,12 @@ impl<F> Slots<F> {
     #[inline]
     pub(crate) fn get(&self, index: usize) -> *mut F {
         let (page, offset) = locate(index);
+        self.get_at(page, offset)
+    }
+
+    /// `get` for an index already split into `(page, offset)` by `locate`.
+    #[inline]
+    pub(crate) fn get_at(&self, page: usize, offset: usize) -> *mut F {
         // Relaxed is enough: the caller holds the set exclusively or saw the
         // child's OCCUPIED bit with Acquire, which orders the page's
         // allocation before this load.

@@ -60,7 +60,7 @@ impl RecordPage {
         word: usize,
         bits: u64,
     ) -> MarkOutcome {
-        let words = page_words(self.number);
+        let words = self.words;
         // Release: pairs with the Acquire swap in `refill`, so what the
         // waking thread wrote before `wake()` is visible to the child's next
         // poll.
@@ -94,7 +94,7 @@ impl RecordPage {
     /// set; `refill` skips empty words.
     #[inline]
     pub(crate) fn unmark(&self, lane: usize, offset: usize) {
-        let word = &self.woken[lane * page_words(self.number) + offset / WORD_BITS];
+        let word = &self.woken[lane * self.words + offset / WORD_BITS];
         let bit = 1 << (offset % WORD_BITS);
         // Relaxed: only the poller clears bits and it is the caller; a cheap
         // load avoids the read-modify-write in the common case.
