@@ -1,0 +1,855 @@
+//! loom models of the wake protocol, driven through the public API.
+//!
+//! Run with (release + debug assertions, as tokio does):
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 \
+//!     cargo test --release --target-dir /work/target-loom --test loom
+//! ```
+//!
+//! Preemption bound: 2 for every model. `LOOM_MAX_PREEMPTIONS` overrides it;
+//! when the variable is unset, [`model`] uses [`DEFAULT_PREEMPTIONS`] rather
+//! than loom's unbounded default, so a bare `cargo test` stays fast.
+//!
+//! What loom checks for us in every model, beyond the asserts:
+//!
+//! - the set's atomics (`src/loom.rs` swaps in loom's types under
+//!   `cfg(loom)`) are explored under the C11 memory model, and the
+//!   parent's `AtomicWaker` cell is a loom `UnsafeCell`, so a torn
+//!   register/wake is a causality error;
+//! - [`Msg`] is a loom `UnsafeCell`: the waking thread writes it before
+//!   `wake()` and the child reads it when polled again, so loom fails the
+//!   model if the engine's Release/Acquire chain (`mark` → `refill`, push →
+//!   `occupant`) does not order the two;
+//! - the parent waker is a loom `Arc`, so a leaked registration (a parent
+//!   waker clone the set never drops) is reported as "Arc leaked".
+//!
+//! What loom cannot see: the header, record pages and child slots are plain
+//! `Box`es, so a use-after-free or leak of those is invisible here; run the
+//! same scenarios under Miri or ASan for that.
+//!
+//! Every model tallies how its executions ended (which side saw the wake,
+//! what a concurrent reader saw) and asserts that each interesting outcome
+//! occurred, so a model cannot pass by never reaching the race it is about.
+//!
+//! Threads: at most 3 per model (loom allows 4 with the main thread).
+#![cfg(loom)]
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::time::Instant;
+
+use futures::Stream;
+use loom::cell::UnsafeCell;
+use loom::sync::atomic::{
+    AtomicUsize,
+    Ordering::{Acquire, Release, SeqCst},
+};
+use loom::sync::Arc;
+use loom::thread;
+use velodrome::FuturesUnordered;
+
+/// Preemption bound used when `LOOM_MAX_PREEMPTIONS` is unset.
+const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// How the executions of one model ended: outcome name → executions.
+#[derive(Default)]
+struct Tally(Mutex<BTreeMap<&'static str, usize>>);
+
+impl Tally {
+    /// Records that this execution ended with `outcome`.
+    fn note(&self, outcome: &'static str) {
+        *self.0.lock().unwrap().entry(outcome).or_default() += 1;
+    }
+}
+
+/// The outcomes of a finished model.
+struct Outcomes(BTreeMap<&'static str, usize>);
+
+impl Outcomes {
+    /// Asserts that some execution ended with each of `outcomes`: the model
+    /// reached the interleavings it exists for.
+    fn assert_seen(&self, outcomes: &[&str]) {
+        for outcome in outcomes {
+            assert!(
+                self.0.get(outcome).copied().unwrap_or(0) > 0,
+                "no execution ended with {outcome:?}; outcomes: {:?}",
+                self.0
+            );
+        }
+    }
+}
+
+/// Runs `f` under loom with the file's preemption bound, prints how many
+/// interleavings were explored and how they ended (visible with
+/// `--nocapture`), and returns the outcomes `f` noted.
+fn model<F>(name: &str, f: F) -> Outcomes
+where
+    F: Fn(&Tally) + Sync + Send + 'static,
+{
+    model_with(name, 1_000, f)
+}
+
+/// As [`model`], with room for `max_branches` scheduling points per
+/// execution (loom's default, 1000, is too few for a model that first fills
+/// a whole page).
+fn model_with<F>(name: &str, max_branches: usize, f: F) -> Outcomes
+where
+    F: Fn(&Tally) + Sync + Send + 'static,
+{
+    let tally = std::sync::Arc::new(Tally::default());
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(DEFAULT_PREEMPTIONS);
+    }
+    builder.max_branches = builder.max_branches.max(max_branches);
+    let bound = builder.preemption_bound;
+    let shared = tally.clone();
+    let start = Instant::now();
+    builder.check(move || {
+        shared.note("(execution)");
+        f(&shared);
+    });
+    let outcomes = std::mem::take(&mut *tally.0.lock().unwrap());
+    println!(
+        "{name}: preemption bound {bound:?}, {:.2?}, {outcomes:?}",
+        start.elapsed(),
+    );
+    Outcomes(outcomes)
+}
+
+// ---------------------------------------------------------------------------
+// The parent task: a waker that counts its wakes.
+// ---------------------------------------------------------------------------
+
+/// The parent task's waker: a loom `Arc` around a loom counter, so wakes from
+/// any loom thread are modelled and a leaked clone fails the model.
+struct Parent {
+    wakes: Arc<AtomicUsize>,
+    waker: Waker,
+}
+
+static PARENT_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(parent_clone, parent_wake, parent_wake_by_ref, parent_drop);
+
+unsafe fn parent_clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` came from `Arc::into_raw` in `Parent::new` and the waker
+    // being cloned holds one strong reference.
+    unsafe { Arc::increment_strong_count(data.cast::<AtomicUsize>()) };
+    RawWaker::new(data, &PARENT_VTABLE)
+}
+
+unsafe fn parent_wake(data: *const ()) {
+    // SAFETY: the waker's own reference is consumed by the drop, after use.
+    unsafe {
+        parent_wake_by_ref(data);
+        parent_drop(data);
+    }
+}
+
+unsafe fn parent_wake_by_ref(data: *const ()) {
+    // SAFETY: the waker holds a strong reference, so the counter is alive.
+    let wakes = unsafe { &*data.cast::<AtomicUsize>() };
+    // SeqCst: the test reads the count after joining; any ordering would do.
+    wakes.fetch_add(1, SeqCst);
+}
+
+unsafe fn parent_drop(data: *const ()) {
+    // SAFETY: the waker gives up its one strong reference.
+    unsafe { Arc::decrement_strong_count(data.cast::<AtomicUsize>()) };
+}
+
+impl Parent {
+    fn new() -> Self {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let data = Arc::into_raw(wakes.clone()).cast::<()>();
+        // SAFETY: the vtable functions above uphold the `RawWaker` contract
+        // for a pointer from `Arc::into_raw`.
+        let waker = unsafe { Waker::from_raw(RawWaker::new(data, &PARENT_VTABLE)) };
+        Parent { wakes, waker }
+    }
+
+    fn wakes(&self) -> usize {
+        self.wakes.load(SeqCst)
+    }
+
+    /// Strong references to the counter besides `self.wakes`: our waker and
+    /// every clone the set still holds.
+    fn waker_refs(&self) -> usize {
+        Arc::strong_count(&self.wakes) - 1
+    }
+}
+
+/// Polls `set` the way an executor would for the parent task: again at once
+/// after `Ready(Some)`, and after `Pending` only if the parent was woken
+/// since `seen` (the count of wakes already consumed). Stops at `Pending`
+/// with no new wake, or at `Ready(None)`; returns whether it ended there.
+///
+/// Use only while no other thread can wake the parent (before spawning,
+/// after joining): see [`race`] for the concurrent phase.
+fn drive<F: Future>(
+    set: &mut FuturesUnordered<F>,
+    parent: &Parent,
+    seen: &mut usize,
+    out: &mut Vec<F::Output>,
+) -> bool {
+    drive_at_most(set, parent, seen, out, usize::MAX)
+}
+
+/// Polls the set concurrently with the waking threads: as [`drive`], but
+/// re-polls after a wake at most [`RACING_REPOLLS`] times.
+///
+/// The bound keeps loom from spinning: while a waking thread is paused
+/// inside `AtomicWaker::take` (between setting and clearing WAKING),
+/// `register` wakes the parent itself on every poll (as futures'
+/// `AtomicWaker` does), so an unbounded executor loop never ends in a
+/// schedule that never resumes that thread. It is not a `yield_now`, which
+/// would make loom run the waking threads before every re-poll and so hide
+/// the "re-polled before the bits were set" interleavings. A wake seen after
+/// the last allowed re-poll is left unconsumed in `seen`, so [`resume`]
+/// still acts on it: the bound never hides a wake.
+fn race<F: Future>(
+    set: &mut FuturesUnordered<F>,
+    parent: &Parent,
+    seen: &mut usize,
+    out: &mut Vec<F::Output>,
+) -> bool {
+    drive_at_most(set, parent, seen, out, RACING_REPOLLS)
+}
+
+/// Wake-driven re-polls of the set, per model, while other threads run.
+const RACING_REPOLLS: usize = 2;
+
+fn drive_at_most<F: Future>(
+    set: &mut FuturesUnordered<F>,
+    parent: &Parent,
+    seen: &mut usize,
+    out: &mut Vec<F::Output>,
+    max_repolls: usize,
+) -> bool {
+    let mut cx = Context::from_waker(&parent.waker);
+    let mut repolls = 0;
+    loop {
+        match Pin::new(&mut *set).poll_next(&mut cx) {
+            Poll::Ready(Some(output)) => out.push(output),
+            Poll::Ready(None) => return true,
+            Poll::Pending => {
+                let wakes = parent.wakes();
+                if wakes == *seen || repolls == max_repolls {
+                    // Idle, or out of re-polls: a new wake stays unconsumed
+                    // for `resume`.
+                    return false;
+                }
+                *seen = wakes;
+                repolls += 1;
+            }
+        }
+    }
+}
+
+/// After the waking threads are joined: the executor polls the task again
+/// only if the parent was woken since `seen`; then as [`drive`]. Returns
+/// whether the set ended.
+fn resume<F: Future>(
+    set: &mut FuturesUnordered<F>,
+    parent: &Parent,
+    seen: &mut usize,
+    out: &mut Vec<F::Output>,
+) -> bool {
+    let wakes = parent.wakes();
+    if wakes == *seen {
+        return false;
+    }
+    *seen = wakes;
+    drive(set, parent, seen, out)
+}
+
+// ---------------------------------------------------------------------------
+// Children.
+// ---------------------------------------------------------------------------
+
+/// Data a waking thread hands to a child: written before `wake()`, read by
+/// the child's next poll. A loom cell, so loom checks that the engine orders
+/// the write before the read.
+struct Msg(UnsafeCell<u32>);
+
+// SAFETY: the cell is written by one thread before it wakes the child and
+// read by the child only after the set saw that wake; whether that is
+// ordered is exactly what loom checks on every access.
+unsafe impl Sync for Msg {}
+
+impl Msg {
+    fn new(value: u32) -> Self {
+        Msg(UnsafeCell::new(value))
+    }
+
+    fn write(&self, value: u32) {
+        // SAFETY: see `impl Sync`; loom reports any unordered access.
+        self.0.with_mut(|p| unsafe { *p = value });
+    }
+
+    fn read(&self) -> u32 {
+        // SAFETY: as above.
+        self.0.with(|p| unsafe { *p })
+    }
+}
+
+/// A child that is `Pending` on its first poll, handing a clone of its waker
+/// to the test through `stash`, and on any later poll is `Ready` with the
+/// value of its `msg` (so a poll that is not ordered after the wake is a
+/// loom causality error).
+struct Child {
+    msg: Arc<Msg>,
+    stash: Rc<Cell<Option<Waker>>>,
+    polls: usize,
+    drops: Rc<Cell<usize>>,
+}
+
+impl Child {
+    fn new() -> (Child, Arc<Msg>, Rc<Cell<Option<Waker>>>, Rc<Cell<usize>>) {
+        let msg = Arc::new(Msg::new(0));
+        let stash = Rc::new(Cell::new(None));
+        let drops = Rc::new(Cell::new(0));
+        let child = Child {
+            msg: msg.clone(),
+            stash: stash.clone(),
+            polls: 0,
+            drops: drops.clone(),
+        };
+        (child, msg, stash, drops)
+    }
+}
+
+impl Future for Child {
+    type Output = u32;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        self.polls += 1;
+        if self.polls == 1 {
+            self.stash.set(Some(cx.waker().clone()));
+            return Poll::Pending;
+        }
+        Poll::Ready(self.msg.read())
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+/// A child that is `Ready` at once with its value; the value lives in a loom
+/// cell created by the pushing thread, so reading it from another thread is
+/// checked against the push's publication.
+struct Value(Msg);
+
+impl Value {
+    fn new(value: u32) -> Self {
+        Value(Msg::new(value))
+    }
+}
+
+impl Future for Value {
+    type Output = u32;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
+        Poll::Ready(self.0.read())
+    }
+}
+
+/// A child that needs two wakes: `Pending` until it sees that its waker
+/// thread has sent twice (`sent`, published with Release before each wake),
+/// then `Ready(2)`. Its first poll hands out its waker like [`Child`].
+struct Twice {
+    sent: Arc<AtomicUsize>,
+    stash: Rc<Cell<Option<Waker>>>,
+    polls: usize,
+}
+
+impl Future for Twice {
+    type Output = usize;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        self.polls += 1;
+        if self.polls == 1 {
+            self.stash.set(Some(cx.waker().clone()));
+            return Poll::Pending;
+        }
+        // Acquire: pairs with the sender's Release increments.
+        match self.sent.load(Acquire) {
+            2 => Poll::Ready(2),
+            _ => Poll::Pending,
+        }
+    }
+}
+
+/// Waits for `handle` and re-raises a panic of its thread.
+fn join<T>(handle: thread::JoinHandle<T>) -> T {
+    handle.join().expect("model thread panicked")
+}
+
+// ---------------------------------------------------------------------------
+// Models.
+// ---------------------------------------------------------------------------
+
+/// A child's waker is woken on another thread while the poller runs a cycle
+/// (its `refill` swaps the three bit levels) with an already registered
+/// parent waker. No lost wake-up: after the waking thread is joined, either
+/// the racing poll already produced the child's output, or the parent was
+/// woken and the next poll produces it. The output is the value the waking
+/// thread wrote before `wake()`, read without a data race.
+#[test]
+fn loom_wake_vs_cycle_swap() {
+    let outcomes = model("loom_wake_vs_cycle_swap", |tally| {
+        let mut set = FuturesUnordered::new();
+        let (child, msg, stash, _) = Child::new();
+        set.push(child);
+        let parent = Parent::new();
+        let mut seen = 0;
+        let mut out = Vec::new();
+        // First poll: the child hands out its waker, the set registers the
+        // parent and goes idle.
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        assert_eq!(parent.wakes(), 0, "nothing was woken yet");
+        let waker = stash.take().expect("child polled once");
+
+        let waking = thread::spawn(move || {
+            msg.write(7);
+            waker.wake();
+        });
+        // Racing poll, with the same parent waker as before.
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        tally.note(if out.is_empty() {
+            "wake after the racing poll"
+        } else {
+            "racing poll saw the wake"
+        });
+        join(waking);
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        assert_eq!(
+            out,
+            [7],
+            "lost wake-up: the woken child was never polled again"
+        );
+        assert!(done, "the set ends once its only child is done");
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&["racing poll saw the wake", "wake after the racing poll"]);
+}
+
+/// The poller's `poll_next` goes idle and registers a *new* parent waker
+/// (replacing the one of the previous poll) while another thread wakes the
+/// child. No lost wake-up: either the racing poll saw the wake and produced
+/// the output, or the new parent waker was woken (a wake delivered only to
+/// the replaced waker would be lost) and the next poll produces it.
+#[test]
+fn loom_wake_vs_parent_registration() {
+    let outcomes = model("loom_wake_vs_parent_registration", |tally| {
+        let mut set = FuturesUnordered::new();
+        let (child, msg, stash, _) = Child::new();
+        set.push(child);
+        let old_parent = Parent::new();
+        let mut old_seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &old_parent, &mut old_seen, &mut out));
+        let waker = stash.take().expect("child polled once");
+
+        let waking = thread::spawn(move || {
+            msg.write(7);
+            waker.wake();
+        });
+        let parent = Parent::new();
+        let mut seen = 0;
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        tally.note(if out.is_empty() {
+            "wake after the racing poll"
+        } else {
+            "racing poll saw the wake"
+        });
+        join(waking);
+        if old_parent.wakes() > 0 {
+            tally.note("the replaced parent waker was woken");
+        }
+        if !done {
+            // Only a wake of the *current* parent waker counts: the executor
+            // would not poll the task for the replaced one.
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        assert_eq!(
+            out,
+            [7],
+            "lost wake-up: the wake raced past the new registration"
+        );
+        assert!(done);
+        drop(set);
+        assert_eq!(
+            old_parent.waker_refs(),
+            1,
+            "the replaced parent waker was not dropped"
+        );
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "racing poll saw the wake",
+        "wake after the racing poll",
+        "the replaced parent waker was woken",
+    ]);
+}
+
+/// As `loom_wake_vs_parent_registration`, with a child that needs two wakes
+/// from the other thread. A `register` that finds a wake in progress cannot
+/// store the new parent waker (the waking thread holds the cell and wakes
+/// the old one), so it must wake the new one itself: otherwise, after the
+/// child's second poll goes `Pending` again, the second wake finds no waker
+/// and is lost.
+#[test]
+fn loom_second_wake_vs_parent_registration() {
+    let outcomes = model("loom_second_wake_vs_parent_registration", |tally| {
+        let mut set = FuturesUnordered::new();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let stash = Rc::new(Cell::new(None));
+        set.push(Twice {
+            sent: sent.clone(),
+            stash: stash.clone(),
+            polls: 0,
+        });
+        let old_parent = Parent::new();
+        let mut old_seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &old_parent, &mut old_seen, &mut out));
+        let waker = stash.take().expect("child polled once");
+
+        let waking = thread::spawn(move || {
+            sent.fetch_add(1, Release);
+            waker.wake_by_ref();
+            sent.fetch_add(1, Release);
+            waker.wake();
+        });
+        let parent = Parent::new();
+        let mut seen = 0;
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        tally.note(if out.is_empty() {
+            "wakes after the racing poll"
+        } else {
+            "racing poll saw both wakes"
+        });
+        join(waking);
+        if old_parent.wakes() > 0 {
+            tally.note("the replaced parent waker was woken");
+        }
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        assert_eq!(
+            out,
+            [2],
+            "lost wake-up: the second wake found no parent waker"
+        );
+        assert!(done);
+        drop(set);
+        assert_eq!(
+            old_parent.waker_refs(),
+            1,
+            "the replaced parent waker was not dropped"
+        );
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "racing poll saw both wakes",
+        "wakes after the racing poll",
+        "the replaced parent waker was woken",
+    ]);
+}
+
+/// What the thread holding the child's waker does while the set is dropped.
+#[derive(Clone, Copy, Debug)]
+enum Holder {
+    Drop,
+    Wake,
+    CloneWakeByRefDrop,
+}
+
+/// One model of `loom_waker_*_vs_set_drop`: the child's waker clone is moved
+/// to another thread, which uses it as `holder` says while the main thread
+/// drops the set. The child is dropped exactly once, on the main thread; the
+/// set's parent waker clone is released; nothing panics.
+fn waker_vs_set_drop(name: &str, holder: Holder) {
+    let outcomes = model(name, move |tally| {
+        let mut set = FuturesUnordered::new();
+        let (child, _msg, stash, drops) = Child::new();
+        set.push(child);
+        let parent = Parent::new();
+        let mut seen = 0;
+        assert!(!drive(&mut set, &parent, &mut seen, &mut Vec::new()));
+        let waker = stash.take().expect("child polled once");
+
+        let holding = thread::spawn(move || match holder {
+            Holder::Drop => drop(waker),
+            Holder::Wake => waker.wake(),
+            Holder::CloneWakeByRefDrop => {
+                let clone = waker.clone();
+                drop(waker);
+                clone.wake_by_ref();
+                drop(clone);
+            }
+        });
+        drop(set);
+        assert_eq!(
+            drops.get(),
+            1,
+            "{holder:?}: the child is dropped with the set"
+        );
+        join(holding);
+        if !matches!(holder, Holder::Drop) {
+            // Not reached: the set vacated the slot or took the parent
+            // waker out before the wake got there.
+            tally.note(if parent.wakes() > 0 {
+                "the wake reached the parent"
+            } else {
+                "the wake did not reach the parent"
+            });
+        }
+        assert_eq!(
+            drops.get(),
+            1,
+            "{holder:?}: the child is dropped exactly once"
+        );
+        assert_eq!(
+            parent.waker_refs(),
+            1,
+            "{holder:?}: a parent waker clone leaked"
+        );
+    });
+    if !matches!(holder, Holder::Drop) {
+        outcomes.assert_seen(&[
+            "the wake reached the parent",
+            "the wake did not reach the parent",
+        ]);
+    }
+}
+
+/// The waker's last reference is dropped on another thread while the set is
+/// dropped: whichever side drops last frees the header, exactly once.
+#[test]
+fn loom_waker_drop_vs_set_drop() {
+    waker_vs_set_drop("loom_waker_drop_vs_set_drop", Holder::Drop);
+}
+
+/// As `loom_waker_drop_vs_set_drop`, but the waker is woken (and so dropped)
+/// racing with the set's drop: the wake reads the slot's state and may mark
+/// bits and wake the parent while the set vacates the slot and takes the
+/// parent waker out.
+#[test]
+fn loom_waker_wake_vs_set_drop() {
+    waker_vs_set_drop("loom_waker_wake_vs_set_drop", Holder::Wake);
+}
+
+/// As above, with a clone made on the other thread (a reference increment
+/// racing with the set's decrement) and woken by reference.
+#[test]
+fn loom_waker_clone_wake_vs_set_drop() {
+    waker_vs_set_drop(
+        "loom_waker_clone_wake_vs_set_drop",
+        Holder::CloneWakeByRefDrop,
+    );
+}
+
+/// How many children the set already holds (or held) when the concurrent
+/// pushes start.
+#[derive(Clone, Copy, Debug)]
+enum Before {
+    /// Empty: both pushes claim fresh indices 0 and 1 in page 0, which a
+    /// new set has not allocated yet, so both race to allocate its record
+    /// page and its slot page (the loser frees its own).
+    Nothing,
+    /// One finished child: the first claim takes its recycled index 0, the
+    /// second a fresh index.
+    OneRecycled,
+    /// A full page 0: both pushes land in page 1, which does not exist yet
+    /// (the same allocation race, past the first page boundary).
+    FullPage,
+}
+
+/// Two threads push through `&set` while the main thread iterates over it
+/// through `&set`. The iteration yields only fully pushed children (reading
+/// each one's value is ordered after its push); after the join, `len` counts
+/// both pushes, and draining yields every pushed output exactly once.
+fn concurrent_push(name: &str, before: Before) {
+    let branches = match before {
+        Before::FullPage => 5_000,
+        _ => 1_000,
+    };
+    let outcomes = model_with(name, branches, move |tally| {
+        let mut set = FuturesUnordered::new();
+        let mut expected = Vec::new();
+        let parent = Parent::new();
+        let mut seen = 0;
+        match before {
+            Before::Nothing => {}
+            Before::OneRecycled => {
+                set.push(Value::new(100));
+                let mut out = Vec::new();
+                assert!(drive(&mut set, &parent, &mut seen, &mut out));
+                assert_eq!(out, [100]);
+            }
+            Before::FullPage => {
+                for i in 0..64 {
+                    set.push(Value::new(100 + i));
+                    expected.push(100 + i);
+                }
+            }
+        }
+        let already = set.len();
+        let set = Arc::new(set);
+        let pushers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|value| {
+                let set = set.clone();
+                thread::spawn(move || set.push(Value::new(value)))
+            })
+            .collect();
+
+        // Concurrent readers through `&set`.
+        let len = set.len();
+        assert!(
+            (already..=already + 2).contains(&len),
+            "{before:?}: len {len} mid-push"
+        );
+        let mut fresh_seen = Vec::new();
+        for child in set.iter() {
+            let value = child.0.read();
+            if value < 100 {
+                fresh_seen.push(value);
+            }
+        }
+        let fresh = fresh_seen.len();
+        fresh_seen.sort();
+        fresh_seen.dedup();
+        assert_eq!(
+            fresh_seen.len(),
+            fresh,
+            "{before:?}: iter yielded a child twice"
+        );
+        tally.note(["iter saw 0 pushes", "iter saw 1 push", "iter saw 2 pushes"][fresh]);
+
+        for pusher in pushers {
+            join(pusher);
+        }
+        let Ok(mut set) = Arc::try_unwrap(set) else {
+            panic!("pushers still hold the set");
+        };
+        assert_eq!(set.len(), already + 2, "{before:?}: len after both pushes");
+        assert_eq!(
+            set.iter().count(),
+            already + 2,
+            "{before:?}: iter after both pushes"
+        );
+        let mut out = Vec::new();
+        assert!(
+            drive(&mut set, &parent, &mut seen, &mut out),
+            "{before:?}: drained"
+        );
+        out.sort();
+        expected.extend([1, 2]);
+        expected.sort();
+        assert_eq!(
+            out, expected,
+            "{before:?}: every push comes out exactly once"
+        );
+        assert!(set.is_empty());
+    });
+    outcomes.assert_seen(&["iter saw 0 pushes", "iter saw 1 push", "iter saw 2 pushes"]);
+}
+
+/// Two concurrent pushes into an empty set.
+#[test]
+fn loom_concurrent_push() {
+    concurrent_push("loom_concurrent_push", Before::Nothing);
+}
+
+/// Two concurrent pushes, one of which reuses a freed slot.
+#[test]
+fn loom_concurrent_push_into_recycled_slot() {
+    concurrent_push(
+        "loom_concurrent_push_into_recycled_slot",
+        Before::OneRecycled,
+    );
+}
+
+/// Two concurrent pushes that both need page 1 (after 64 children filled
+/// page 0): the record-page and slot-page allocations race, the loser frees
+/// its page, and both children end up in the winner's.
+#[test]
+fn loom_concurrent_push_across_page_boundary() {
+    concurrent_push(
+        "loom_concurrent_push_across_page_boundary",
+        Before::FullPage,
+    );
+}
+
+/// Two children in the same bitset word are woken from two threads at once
+/// while the poller runs (and refills). Both are polled again: the second
+/// `mark` into a non-empty word wakes nobody and relies on the first to
+/// propagate the summary and top bits and wake the parent (rule W2), and the
+/// poller's top-down swaps must not lose either bit (W3).
+#[test]
+fn loom_two_wakers_same_word() {
+    let outcomes = model("loom_two_wakers_same_word", |tally| {
+        let mut set = FuturesUnordered::new();
+        let (a, msg_a, stash_a, _) = Child::new();
+        let (b, msg_b, stash_b, _) = Child::new();
+        set.push(a);
+        set.push(b);
+        let parent = Parent::new();
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        let waker_a = stash_a.take().expect("a polled once");
+        let waker_b = stash_b.take().expect("b polled once");
+
+        let waking_a = thread::spawn(move || {
+            msg_a.write(1);
+            waker_a.wake();
+        });
+        let waking_b = thread::spawn(move || {
+            msg_b.write(2);
+            waker_b.wake();
+        });
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        tally.note(
+            [
+                "racing poll saw neither wake",
+                "racing poll saw one wake",
+                "racing poll saw both wakes",
+            ][out.len()],
+        );
+        join(waking_a);
+        join(waking_b);
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        out.sort();
+        assert_eq!(
+            out,
+            [1, 2],
+            "lost wake-up: a woken child was never polled again"
+        );
+        assert!(done);
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "racing poll saw neither wake",
+        "racing poll saw one wake",
+        "racing poll saw both wakes",
+    ]);
+}
