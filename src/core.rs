@@ -459,7 +459,7 @@ impl<T> Core<T> {
                 }
                 Pick::Yield => {
                     // Rule C2: one cycle per lane per call.
-                    cx.waker().wake_by_ref();
+                    crate::budget::yield_task(cx);
                     self.budget.on_pending();
                     return Poll::Pending;
                 }
