@@ -29,7 +29,8 @@
 use core::task::{Context, Poll};
 
 /// tokio's budget per task poll, in units.
-pub(crate) const UNITS: u32 = 128;
+#[cfg(feature = "tokio")]
+const UNITS: u32 = 128;
 
 #[derive(Debug, Default)]
 pub(crate) struct Budget {
