@@ -127,7 +127,7 @@ impl<T> Core<T> {
         }
         let (page, offset) = locate(index);
         let records = self.header().page_or_alloc(self.header.0, page);
-        let slot = self.slots.get_or_alloc(index);
+        let slot = self.slots.get_or_alloc(page, offset);
         // SAFETY: the claim makes `index` ours alone (rule S1): no other push
         // got it, and the poller cannot run while we hold `&self`. The slot
         // is vacant, so nothing is overwritten.

@@ -32,11 +32,11 @@ impl<F> Slots<F> {
         }
     }
 
-    /// Pointer to the slot at `index`, allocating its page if needed.
-    /// Concurrent calls are safe; the pointer is valid until the set drops.
+    /// Pointer to the slot at `(page, offset)` (from `page::locate`),
+    /// allocating its page if needed. Concurrent calls are safe; the pointer
+    /// is valid until the set drops.
     #[inline]
-    pub(crate) fn get_or_alloc(&self, index: usize) -> *mut F {
-        let (page, offset) = locate(index);
+    pub(crate) fn get_or_alloc(&self, page: usize, offset: usize) -> *mut F {
         // Acquire: pairs with the Release CAS in `alloc`, so another push's
         // page is fully allocated before we use it.
         let mut first = self.pages[page].load(Acquire);
