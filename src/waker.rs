@@ -27,15 +27,17 @@ pub(crate) fn borrowed(record: *const Record, tag: usize) -> ManuallyDrop<Waker>
 }
 
 #[inline]
-fn split(data: *const ()) -> (&'static Record, usize) {
+/// The record and tag behind a waker's data pointer. The lifetime is the
+/// caller's: it must not use the record after giving up the waker's
+/// reference (as `drop_waker` does last).
+fn split<'a>(data: *const ()) -> (&'a Record, usize) {
     let tag = data.addr() & TAG_MASK;
     let record = data.map_addr(|addr| addr & !TAG_MASK).cast::<Record>();
     // SAFETY: every waker made by `borrowed` or `clone` points to a record
     // in a page of a header it (or, for the borrowed one, the set) holds a
-    // reference to; pages live as long as the header (S2, S3). The
-    // `'static` is a local fiction: callers use it only while that
-    // reference is held.
-    (unsafe { &*record }, tag)
+    // reference to; pages live as long as the header (S2, S3).
+    let record = unsafe { &*record };
+    (record, tag)
 }
 
 #[inline]
