@@ -236,13 +236,10 @@ impl<T> Core<T> {
         // As in futures-util: a cleared set is a fresh, unterminated one.
         self.terminated = false;
         let header = self.header();
-        for due in &mut self.due {
+        for (lane, due) in self.due.iter_mut().enumerate() {
             // Throw away the cycle and the wakes of the dropped children.
+            header.refill(lane, due);
             due.clear();
-            for lane in 0..LANES {
-                header.refill(lane, due);
-                due.clear();
-            }
         }
     }
 
