@@ -18,6 +18,7 @@ use crate::loom::{AtomicUsize, Ordering::*};
 use crate::page::{locate, MAX_CHILDREN, WORD_BITS};
 use crate::slots::Slots;
 use crate::state;
+use crate::wake_set::MarkOutcome;
 use crate::waker;
 
 /// What one poll of a child amounted to.
@@ -160,20 +161,35 @@ impl<T> Core<T> {
     /// Adopts the pushes made through `&self` since the last call: they
     /// are marked woken, so the next refill of their lane starts a cycle
     /// with them (rule C1). Consecutive pushes share one mark per word.
+    ///
+    /// Outside `poll_next` (in `cancel`, `iter_mut`, ...), marking them may
+    /// turn an idle lane woken; the parent is then woken too, or a later
+    /// wake of any child would find the bits already set and not wake it
+    /// (rule R1).
     #[inline]
     pub(crate) fn sync(&mut self) {
         // Relaxed: `&mut self` orders every push before us.
+        if self.claims.load(Relaxed) != 0 && self.sync_slow() == MarkOutcome::NotifyParent {
+            self.header().parent.wake();
+        }
+    }
+
+    /// `sync` for the poll loop, which looks at the bits itself right after.
+    #[inline]
+    fn sync_for_poll(&mut self) {
+        // Relaxed: as in `sync`.
         if self.claims.load(Relaxed) != 0 {
-            self.sync_slow();
+            let _ = self.sync_slow();
         }
     }
 
     #[cold]
-    fn sync_slow(&mut self) {
+    fn sync_slow(&mut self) -> MarkOutcome {
         // Relaxed: as above.
         let claims = self.claims.swap(0, Relaxed);
         self.terminated = false;
         let header = self.header();
+        let mut outcome = MarkOutcome::AlreadyQueued;
         // (page, lane, word in page, bits) being gathered.
         let mut run: Option<(&RecordPage, usize, usize, u64)> = None;
         let mut records: Option<&RecordPage> = None;
@@ -193,18 +209,23 @@ impl<T> Core<T> {
                 }
                 _ => {
                     if let Some((p, l, w, bits)) = run.replace((page, lane, word, bit)) {
-                        let _ = p.mark_word(header, l, w, bits);
+                        if p.mark_word(header, l, w, bits) == MarkOutcome::NotifyParent {
+                            outcome = MarkOutcome::NotifyParent;
+                        }
                     }
                 }
             }
         }
         if let Some((p, l, w, bits)) = run {
-            let _ = p.mark_word(header, l, w, bits);
+            if p.mark_word(header, l, w, bits) == MarkOutcome::NotifyParent {
+                outcome = MarkOutcome::NotifyParent;
+            }
         }
         let from_recycled = claims.min(self.recycled.len());
         self.recycled.truncate(self.recycled.len() - from_recycled);
         self.fresh += claims - from_recycled;
         self.len += claims;
+        outcome
     }
 
     /// The shared header. Its lifetime is not tied to the borrow of `self`
@@ -432,7 +453,7 @@ impl<T> Core<T> {
         cx: &mut Context<'_>,
         mut poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
     ) -> Poll<Option<(Key, R)>> {
-        self.sync();
+        self.sync_for_poll();
         // Rule C2: a lane whose cycle began in an earlier call finishes it
         // in this one but starts no other.
         let mut refilled: [bool; LANES] = core::array::from_fn(|lane| !self.due[lane].is_empty());
@@ -453,6 +474,11 @@ impl<T> Core<T> {
                         self.budget.on_output();
                         return Poll::Ready(Some(out));
                     }
+                }
+                Pick::Yield if self.len == 0 => {
+                    // Only stale bits are left (their children are gone).
+                    self.terminated = true;
+                    return Poll::Ready(None);
                 }
                 Pick::Yield => {
                     // Rule C2: one cycle per lane per call.

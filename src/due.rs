@@ -53,13 +53,21 @@ impl DueSet {
                 let index = *word as usize * WORD_BITS + bit;
                 self.popped = self.next;
                 if *bits == 0 {
-                    self.next += 1;
+                    self.skip_exhausted();
                 }
                 return Some(index);
             }
             self.next += 1;
         }
         None
+    }
+
+    /// Moves `next` past empty entries, so `is_empty` is exact.
+    #[inline]
+    fn skip_exhausted(&mut self) {
+        while self.entries.get(self.next).is_some_and(|e| e.1 == 0) {
+            self.next += 1;
+        }
     }
 
     /// Puts back the child `pop` just returned, so the cycle resumes with it.
@@ -82,6 +90,7 @@ impl DueSet {
                 *bits &= !bit;
             }
         }
+        self.skip_exhausted();
     }
 
     /// Forgets the rest of the cycle.
