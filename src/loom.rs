@@ -5,14 +5,18 @@
 //! same protocol code runs under both.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{
-    fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{
-    fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
+pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+// Under `cfg(velodrome_tsan)` the header's last reference Acquires with a
+// load instead (ThreadSanitizer ignores fences), and nothing uses `fence`.
+#[cfg(all(loom, not(velodrome_tsan)))]
+pub(crate) use loom::sync::atomic::fence;
+
+#[cfg(all(not(loom), not(velodrome_tsan)))]
+pub(crate) use core::sync::atomic::fence;
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;

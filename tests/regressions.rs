@@ -93,3 +93,30 @@ fn set_emptied_mid_cycle_by_cancel_returns_ready_none() {
     assert!(set.is_empty());
     assert_eq!(set.poll_next_unpin(&mut cx), Poll::Ready(None));
 }
+
+/// The set and the last clone of a child's waker are released at the same
+/// moment on two threads: the header is freed exactly once, after both
+/// (rule S3). This is the case ThreadSanitizer needs `cfg(velodrome_tsan)`
+/// for; other tests order the two drops through a channel or a join.
+#[test]
+fn set_and_last_waker_clone_released_at_once_on_two_threads() {
+    let noop = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&noop);
+    for _ in 0..if cfg!(miri) { 4 } else { 200 } {
+        let gate = Gate::default();
+        let mut set = FuturesUnordered::new();
+        set.push(gate.clone());
+        assert_eq!(set.poll_next_unpin(&mut cx), Poll::Pending);
+        let waker = gate.waker.lock().unwrap().take().unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let other = barrier.clone();
+        let thread = std::thread::spawn(move || {
+            other.wait();
+            waker.wake_by_ref();
+            drop(waker);
+        });
+        barrier.wait();
+        drop(set);
+        thread.join().unwrap();
+    }
+}
