@@ -395,6 +395,13 @@ impl<T> Core<T> {
         state::is_occupied(current).then(|| self.slots.get(index))
     }
 
+    /// Pointer to the slot at `index`, whose page exists because a child
+    /// was pushed there.
+    #[inline]
+    pub(crate) fn occupant_ptr(&self, index: usize) -> *mut T {
+        self.slots.get(index)
+    }
+
     /// Upper bound of used indices, including pushes not yet synced.
     #[inline]
     pub(crate) fn high_water(&self) -> usize {

@@ -179,11 +179,10 @@ impl<T: Unpin> Iterator for IntoIter<T> {
         while self.next < self.core.fresh {
             let index = self.next;
             self.next += 1;
-            if let Some(child) = self.core.occupant(index) {
-                self.core.vacate(index);
-                // SAFETY: `vacate` made us the owner of the live child (S1);
-                // it is `Unpin`, so moving it out is fine.
-                return Some(unsafe { ptr::read(child) });
+            if self.core.vacate(index).is_some() {
+                // SAFETY: `vacate` found a live child and made us its owner
+                // (S1); it is `Unpin`, so moving it out is fine.
+                return Some(unsafe { ptr::read(self.core.occupant_ptr(index)) });
             }
         }
         None
