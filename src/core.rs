@@ -13,12 +13,12 @@ use crate::budget::Budget;
 use crate::due::DueSet;
 use crate::header::{Header, RecordPage};
 use crate::key::Key;
-use crate::lanes::{LaneShares, Priority, LANES};
+use crate::lanes::{LaneShares, Priority, LANES, NORMAL};
 use crate::loom::{AtomicUsize, Ordering::*};
 use crate::page::{locate, MAX_CHILDREN, WORD_BITS};
 use crate::slots::Slots;
 use crate::state;
-use crate::wake_set::MarkOutcome;
+use crate::wake_set::{MarkBatch, MarkOutcome};
 use crate::waker;
 
 /// What one poll of a child amounted to.
@@ -40,10 +40,19 @@ pub(crate) struct Core<T> {
     /// Pushes since the last `sync`; each claims one index (see
     /// `claimed_index`).
     claims: AtomicUsize,
+    /// Bit `l` set when a push since the last `sync` went to lane `l`, for
+    /// every lane but NORMAL (see `sync_slow`).
+    pushed_lanes: AtomicUsize,
+    /// Bit `l` set once lane `l` may hold children: lanes outside it have no
+    /// due children and no woken bits, so the poll loop skips them.
+    lanes_in_use: u8,
     /// Free indices below `fresh`; pushes take from the end.
     recycled: Vec<u32>,
-    /// Every index at or above `fresh` has never been used.
+    /// Every index at or above `fresh` is free and not in `recycled`.
     pub(crate) fresh: usize,
+    /// Every index at or above this one never had an occupant (`fresh` goes
+    /// back to 0 on `clear`; this does not).
+    ever_occupied: usize,
     /// Children known to the poller (pushes since `sync` excluded).
     pub(crate) len: usize,
     due: [DueSet; LANES],
@@ -91,8 +100,11 @@ impl<T> Core<T> {
             slots: Slots::new(),
             header: HeaderRef(Header::new()),
             claims: AtomicUsize::new(0),
+            pushed_lanes: AtomicUsize::new(0),
+            lanes_in_use: 0,
             recycled: Vec::new(),
             fresh: 0,
+            ever_occupied: 0,
             len: 0,
             due: Default::default(),
             shares: LaneShares::new(),
@@ -133,14 +145,24 @@ impl<T> Core<T> {
         // got it, and the poller cannot run while we hold `&self`. The slot
         // is vacant, so nothing is overwritten.
         unsafe { slot.write(child) };
+        let lane = priority.lane();
+        if lane != NORMAL {
+            // Relaxed: read only by `sync`, which `&mut self` orders after
+            // this push. The load spares a read-modify-write once the bit is
+            // set.
+            if self.pushed_lanes.load(Relaxed) & (1 << lane) == 0 {
+                self.pushed_lanes.fetch_or(1 << lane, Relaxed);
+            }
+        }
+        if index >= self.ever_occupied {
+            records.init_record(offset);
+        }
         let record = records.record(offset);
         // Relaxed: only the claimant writes a vacant record's state.
         let vacant = record.state.load(Relaxed);
         // Release: publishes the child written above to readers through
         // `&self` (Acquire in `occupant`) and to wakers reading the lane.
-        record
-            .state
-            .store(state::occupy(vacant, priority.lane()), Release);
+        record.state.store(state::occupy(vacant, lane), Release);
         Key {
             index: index as u32,
             generation: state::generation(vacant),
@@ -185,45 +207,43 @@ impl<T> Core<T> {
 
     #[cold]
     fn sync_slow(&mut self) -> MarkOutcome {
-        // Relaxed: as above.
+        // Relaxed (both): `&mut self` orders every push before us.
         let claims = self.claims.swap(0, Relaxed);
+        let other_lanes = self.pushed_lanes.swap(0, Relaxed) as u8;
         self.terminated = false;
-        let header = self.header();
-        let mut outcome = MarkOutcome::AlreadyQueued;
-        // (page, lane, word in page, bits) being gathered.
-        let mut run: Option<(&RecordPage, usize, usize, u64)> = None;
-        let mut records: Option<&RecordPage> = None;
-        for claim in 0..claims {
-            let index = self.claimed_index(claim);
-            let (page, offset) = locate(index);
-            let page = match records {
-                Some(records) if records.number == page => records,
-                _ => *records.insert(self.page(page)),
-            };
-            // Relaxed: `&mut self` orders the push that wrote it.
-            let lane = state::lane(page.record(offset).state.load(Relaxed));
-            let (word, bit) = (offset / WORD_BITS, 1 << (offset % WORD_BITS));
-            match &mut run {
-                Some((p, l, w, bits)) if p.number == page.number && (*l, *w) == (lane, word) => {
-                    *bits |= bit
-                }
-                _ => {
-                    if let Some((p, l, w, bits)) = run.replace((page, lane, word, bit)) {
-                        if p.mark_word(header, l, w, bits) == MarkOutcome::NotifyParent {
-                            outcome = MarkOutcome::NotifyParent;
-                        }
-                    }
-                }
-            }
-        }
-        if let Some((p, l, w, bits)) = run {
-            if p.mark_word(header, l, w, bits) == MarkOutcome::NotifyParent {
-                outcome = MarkOutcome::NotifyParent;
-            }
-        }
+        self.lanes_in_use |= other_lanes | 1 << NORMAL;
+        // With every push in the NORMAL lane (the usual case), the lanes need
+        // not be read back, and fresh indices are marked a word at a time.
+        let one_lane = other_lanes == 0;
         let from_recycled = claims.min(self.recycled.len());
-        self.recycled.truncate(self.recycled.len() - from_recycled);
-        self.fresh += claims - from_recycled;
+        let recycled_start = self.recycled.len() - from_recycled;
+        let fresh = self.fresh..self.fresh + (claims - from_recycled);
+        let mut batch = MarkBatch::new(self.header());
+        let mut mark = |index: usize, end: usize| -> usize {
+            let (page, offset) = locate(index);
+            let records = self.page(page);
+            let (lane, count) = if one_lane {
+                (NORMAL, (WORD_BITS - offset % WORD_BITS).min(end - index))
+            } else {
+                // Relaxed: `&mut self` orders the push that wrote it.
+                let state = records.record(offset).state.load(Relaxed);
+                (state::lane(state), 1)
+            };
+            let bits = (u64::MAX >> (WORD_BITS - count)) << (offset % WORD_BITS);
+            batch.add(records, lane, offset / WORD_BITS, bits);
+            count
+        };
+        for &index in &self.recycled[recycled_start..] {
+            mark(index as usize, index as usize + 1);
+        }
+        let mut index = fresh.start;
+        while index < fresh.end {
+            index += mark(index, fresh.end);
+        }
+        let outcome = batch.finish();
+        self.recycled.truncate(recycled_start);
+        self.fresh = fresh.end;
+        self.ever_occupied = self.ever_occupied.max(fresh.end);
         self.len += claims;
         outcome
     }
@@ -412,41 +432,57 @@ impl<T> Core<T> {
     }
 
     /// Chooses the next child to poll: a starving lower lane first, else the
-    /// highest lane with due or woken children (rule L1).
-    fn pick(&mut self, refilled: &mut [bool; LANES]) -> Pick {
+    /// highest lane with due or woken children (rule L1). `refilled` has bit
+    /// `l` set once lane `l` has had its cycle in this call.
+    #[inline]
+    fn pick(&mut self, refilled: &mut u8) -> Pick {
+        if self.lanes_in_use == 1 << NORMAL {
+            // One lane: nothing to preempt it, nobody to starve.
+            return self.pick_in(NORMAL, refilled).unwrap_or(Pick::Idle);
+        }
         for lane in 1..LANES {
-            if self.shares.is_starving(lane) {
+            if self.lanes_in_use & (1 << lane) != 0 && self.shares.is_starving(lane) {
                 if let Some(index) = self.take_from(lane, refilled) {
                     return Pick::Child(lane, index);
                 }
             }
         }
         for lane in 0..LANES {
-            if let Some(index) = self.due[lane].pop() {
-                return Pick::Child(lane, index);
-            }
-            if self.header().has_woken(lane) {
-                if refilled[lane] {
-                    return Pick::Yield;
-                }
-                if let Some(index) = self.take_from(lane, refilled) {
-                    return Pick::Child(lane, index);
+            if self.lanes_in_use & (1 << lane) != 0 {
+                if let Some(pick) = self.pick_in(lane, refilled) {
+                    return pick;
                 }
             }
         }
         Pick::Idle
     }
 
+    /// `pick` within one lane, or `None` if it has no work.
+    #[inline(always)]
+    fn pick_in(&mut self, lane: usize, refilled: &mut u8) -> Option<Pick> {
+        if let Some(index) = self.due[lane].pop() {
+            return Some(Pick::Child(lane, index));
+        }
+        if !self.header().has_woken(lane) {
+            return None;
+        }
+        if *refilled & (1 << lane) != 0 {
+            return Some(Pick::Yield);
+        }
+        let index = self.take_from(lane, refilled)?;
+        Some(Pick::Child(lane, index))
+    }
+
     /// The next child of `lane`'s cycle, starting a new cycle if this call
     /// has not started one for the lane yet (rule C2).
-    fn take_from(&mut self, lane: usize, refilled: &mut [bool; LANES]) -> Option<usize> {
+    fn take_from(&mut self, lane: usize, refilled: &mut u8) -> Option<usize> {
         if let Some(index) = self.due[lane].pop() {
             return Some(index);
         }
-        if refilled[lane] {
+        if *refilled & (1 << lane) != 0 {
             return None;
         }
-        refilled[lane] = true;
+        *refilled |= 1 << lane;
         let header = self.header();
         header.refill(lane, &mut self.due[lane]);
         self.due[lane].pop()
@@ -463,7 +499,12 @@ impl<T> Core<T> {
         self.sync_for_poll();
         // Rule C2: a lane whose cycle began in an earlier call finishes it
         // in this one but starts no other.
-        let mut refilled: [bool; LANES] = core::array::from_fn(|lane| !self.due[lane].is_empty());
+        let mut refilled = 0u8;
+        for lane in 0..LANES {
+            if self.lanes_in_use & (1 << lane) != 0 && !self.due[lane].is_empty() {
+                refilled |= 1 << lane;
+            }
+        }
         let mut registered = false;
         loop {
             match self.pick(&mut refilled) {
@@ -475,8 +516,9 @@ impl<T> Core<T> {
                     }
                     let header = self.header();
                     let due = &self.due;
+                    let lower = self.lanes_in_use & !((2 << lane) - 1);
                     self.shares
-                        .record_poll(lane, |l| !due[l].is_empty() || header.has_woken(l));
+                        .record_poll(lane, lower, |l| !due[l].is_empty() || header.has_woken(l));
                     if let Some(out) = self.poll_child(index, &mut poll_one) {
                         self.budget.on_output();
                         return Poll::Ready(Some(out));

@@ -10,6 +10,7 @@
 //! The atomic protocol over the bits lives in `wake_set.rs`; this module
 //! only allocates, finds and frees.
 
+use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
 use crate::atomic_waker::AtomicWaker;
@@ -49,11 +50,91 @@ pub(crate) struct RecordPage {
 
 /// What a waker points at. Aligned so the low `TAG_BITS` bits of its address
 /// can carry the generation tag (see `state.rs`).
+///
+/// A page's records start all zero (vacant, generation 0, no back pointers);
+/// the first push into a slot writes the back pointers (`init_record`), so a
+/// new page costs no pass over its records.
 #[repr(C, align(16))]
 pub(crate) struct Record {
-    pub(crate) page: *const RecordPage,
-    pub(crate) offset: u32,
+    /// The record's page; null until the slot's first occupant.
+    page: UnsafeCell<*const RecordPage>,
+    /// The record's offset in its page; valid once `page` is set.
+    offset: UnsafeCell<u32>,
     pub(crate) state: AtomicU32,
+}
+
+/// Types for which all-zero bytes are a valid value, so their arrays can come
+/// straight from `alloc_zeroed` (fresh zero pages for large ones).
+///
+/// # Safety
+///
+/// All-zero bytes must be a valid value equal to `zero()`.
+unsafe trait Zeroed: Sized {
+    fn zero() -> Self;
+}
+
+// SAFETY: `AtomicU64` has the in-memory representation of `u64` (its docs).
+unsafe impl Zeroed for AtomicU64 {
+    fn zero() -> Self {
+        AtomicU64::new(0)
+    }
+}
+
+// SAFETY: null pointer, zero offset, and an `AtomicU32` (same representation
+// as `u32`) of zero: a vacant, never occupied record.
+unsafe impl Zeroed for Record {
+    fn zero() -> Self {
+        Record {
+            page: UnsafeCell::new(ptr::null()),
+            offset: UnsafeCell::new(0),
+            state: AtomicU32::new(0),
+        }
+    }
+}
+
+/// `len` zero values.
+#[cfg(not(loom))]
+fn zeroed<T: Zeroed>(len: usize) -> Box<[T]> {
+    use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
+    let layout = Layout::array::<T>(len).expect("page size fits in memory");
+    if layout.size() == 0 {
+        return (0..len).map(|_| T::zero()).collect();
+    }
+    // SAFETY: the layout has a non-zero size.
+    let raw = unsafe { alloc_zeroed(layout) }.cast::<T>();
+    if raw.is_null() {
+        handle_alloc_error(layout);
+    }
+    // SAFETY: `raw` is a fresh allocation of `layout`, the layout `Box<[T]>`
+    // frees with, and its zero bytes are `len` valid `T`s (`Zeroed`).
+    unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(raw, len)) }
+}
+
+/// `len` zero values. Loom's atomics are not plain memory: build each one.
+#[cfg(loom)]
+fn zeroed<T: Zeroed>(len: usize) -> Box<[T]> {
+    (0..len).map(|_| T::zero()).collect()
+}
+
+impl Record {
+    /// The record's page. Only for a waker, or anyone else that saw the
+    /// slot occupied (the back pointers are written before the first
+    /// occupant is published).
+    #[inline]
+    pub(crate) fn page(&self) -> &RecordPage {
+        // SAFETY: written once, by `init_record`, before the Release store that
+        // published the slot's first occupant, which every waker of the slot
+        // happens after; never written again. Pages live as long as their
+        // header (S2), which the caller keeps alive (S3).
+        unsafe { &**self.page.get() }
+    }
+
+    /// The record's offset in its page; same contract as `page`.
+    #[inline]
+    pub(crate) fn offset(&self) -> usize {
+        // SAFETY: as in `page`.
+        unsafe { *self.offset.get() as usize }
+    }
 }
 
 const _: () = assert!(core::mem::align_of::<Record>() >= 1 << crate::state::TAG_BITS);
@@ -148,21 +229,10 @@ impl Header {
             header: this,
             number,
             words,
-            records: Box::new([]),
-            woken: (0..LANES * words).map(|_| AtomicU64::new(0)).collect(),
-            summary: (0..LANES * summary_words)
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            records: zeroed(page_len(number)),
+            woken: zeroed(LANES * words),
+            summary: zeroed(LANES * summary_words),
         }));
-        let records = (0..page_len(number))
-            .map(|offset| Record {
-                page: raw,
-                offset: offset as u32,
-                state: AtomicU32::new(0),
-            })
-            .collect();
-        // SAFETY: `raw` is unpublished, so we are its only user.
-        unsafe { (*raw).records = records };
         // Release: publishes the initialised page to `page`'s Acquire load.
         // Acquire on failure: we read the winner's page instead.
         match self.pages[number].compare_exchange(ptr::null_mut(), raw, AcqRel, Acquire) {
@@ -181,6 +251,21 @@ impl Header {
 }
 
 impl RecordPage {
+    /// Writes the back pointers of the record at `offset`, for the push that
+    /// claimed its slot as the slot's first occupant ever.
+    #[inline]
+    pub(crate) fn init_record(&self, offset: usize) {
+        let record = self.record(offset);
+        // SAFETY: only the push that claimed the slot calls this (S1), once
+        // in the slot's life: no waker of the slot (their only other reader)
+        // exists yet. Written without a read first, so a fresh zero page is
+        // faulted in once, for the write.
+        unsafe {
+            *record.page.get() = self;
+            *record.offset.get() = offset as u32;
+        }
+    }
+
     /// Pointer to the record at `offset`, with provenance over the record so
     /// that a waker may keep it.
     #[inline]

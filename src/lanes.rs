@@ -11,6 +11,9 @@
 /// Number of lanes.
 pub(crate) const LANES: usize = 3;
 
+/// Lane of [`Priority::NORMAL`], the lane of a plain `push`.
+pub(crate) const NORMAL: usize = Priority::NORMAL.lane();
+
 /// Default for [`FuturesUnordered::starvation_bound`](crate::FuturesUnordered::starvation_bound).
 pub(crate) const DEFAULT_STARVATION_BOUND: u32 = 16;
 
@@ -103,14 +106,23 @@ impl LaneShares {
         self.waited[lane] >= self.bound
     }
 
-    /// Records a poll in `lane`; `has_work(l)` tells whether lower lane `l`
-    /// is waiting.
+    /// Records a poll in `lane`; `has_work(l)` tells whether lane `l` of
+    /// the mask `lower` (lanes below `lane` that may hold children) is
+    /// waiting.
     #[inline]
-    pub(crate) fn record_poll(&mut self, lane: usize, mut has_work: impl FnMut(usize) -> bool) {
+    pub(crate) fn record_poll(
+        &mut self,
+        lane: usize,
+        lower: u8,
+        mut has_work: impl FnMut(usize) -> bool,
+    ) {
         self.waited[lane] = 0;
-        for lower in lane + 1..LANES {
-            if has_work(lower) {
-                self.waited[lower] = self.waited[lower].saturating_add(1);
+        if lower == 0 {
+            return;
+        }
+        for l in lane + 1..LANES {
+            if lower & 1 << l != 0 && has_work(l) {
+                self.waited[l] = self.waited[l].saturating_add(1);
             }
         }
     }

@@ -104,6 +104,55 @@ impl RecordPage {
     }
 }
 
+/// Gathers the marks of many children (the pushes one `sync` adopts) into
+/// one [`RecordPage::mark_word`] per run of children in the same page, lane
+/// and word.
+pub(crate) struct MarkBatch<'h> {
+    header: &'h Header,
+    /// (page, lane, word, bits) being gathered.
+    run: Option<(&'h RecordPage, usize, usize, u64)>,
+    outcome: MarkOutcome,
+}
+
+impl<'h> MarkBatch<'h> {
+    pub(crate) fn new(header: &'h Header) -> Self {
+        Self {
+            header,
+            run: None,
+            outcome: MarkOutcome::AlreadyQueued,
+        }
+    }
+
+    /// Adds the children `bits` of word `word` of `page`, in `lane`.
+    #[inline]
+    pub(crate) fn add(&mut self, page: &'h RecordPage, lane: usize, word: usize, bits: u64) {
+        if let Some((p, l, w, b)) = &mut self.run {
+            if core::ptr::eq(*p, page) && (*l, *w) == (lane, word) {
+                *b |= bits;
+                return;
+            }
+        }
+        if let Some(done) = self.run.replace((page, lane, word, bits)) {
+            self.flush(done);
+        }
+    }
+
+    fn flush(&mut self, (page, lane, word, bits): (&RecordPage, usize, usize, u64)) {
+        if page.mark_word(self.header, lane, word, bits) == MarkOutcome::NotifyParent {
+            self.outcome = MarkOutcome::NotifyParent;
+        }
+    }
+
+    /// Marks what is still gathered; `NotifyParent` if any lane went from
+    /// idle to woken.
+    pub(crate) fn finish(mut self) -> MarkOutcome {
+        if let Some(run) = self.run.take() {
+            self.flush(run);
+        }
+        self.outcome
+    }
+}
+
 impl Header {
     /// Whether any child of `lane` may have been woken since the last refill.
     #[inline]

@@ -43,7 +43,7 @@ fn split<'a>(data: *const ()) -> (&'a Record, usize) {
 #[inline]
 fn header_of(record: &Record) -> &Header {
     // SAFETY: the record's page and header outlive the record (S2, S3).
-    unsafe { (*record.page).header.as_ref() }
+    unsafe { record.page().header.as_ref() }
 }
 
 unsafe fn clone(data: *const ()) -> RawWaker {
@@ -71,11 +71,9 @@ unsafe fn wake_by_ref(data: *const ()) {
         // (rule G1).
         return;
     }
-    // SAFETY: as in `header_of`.
-    let page = unsafe { &*record.page };
+    let page = record.page();
     let header = header_of(record);
-    if page.mark(header, state::lane(current), record.offset as usize) == MarkOutcome::NotifyParent
-    {
+    if page.mark(header, state::lane(current), record.offset()) == MarkOutcome::NotifyParent {
         // Rule R1: the bits are set before the parent is woken.
         header.parent.wake();
     }
@@ -85,5 +83,5 @@ unsafe fn drop_waker(data: *const ()) {
     let (record, _) = split(data);
     // SAFETY: the page holds the header pointer it was created with, and the
     // caller gives up this waker's reference.
-    unsafe { Header::ref_dec((*record.page).header) };
+    unsafe { Header::ref_dec(record.page().header) };
 }
