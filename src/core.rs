@@ -128,6 +128,7 @@ impl<T> Core<T> {
     }
 
     /// Adds a child; see `FuturesUnordered::push_with_priority`.
+    #[inline]
     pub(crate) fn push(&self, child: T, priority: Priority) -> Key {
         // Relaxed: the counter only hands out distinct claims; the claimed
         // slot is published by the Release store of its state below.
@@ -435,8 +436,8 @@ impl<T> Core<T> {
     /// highest lane with due or woken children (rule L1). `refilled` has bit
     /// `l` set once lane `l` has had its cycle in this call.
     #[inline]
-    fn pick(&mut self, refilled: &mut u8) -> Pick {
-        if self.lanes_in_use == 1 << NORMAL {
+    fn pick(&mut self, refilled: &mut u8, one_lane: bool) -> Pick {
+        if one_lane {
             // One lane: nothing to preempt it, nobody to starve.
             return self.pick_in(NORMAL, refilled).unwrap_or(Pick::Idle);
         }
@@ -497,28 +498,34 @@ impl<T> Core<T> {
         mut poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
     ) -> Poll<Option<(Key, R)>> {
         self.sync_for_poll();
+        // Only NORMAL in use (every plain `push`): no lane bookkeeping.
+        let one_lane = self.lanes_in_use == 1 << NORMAL;
         // Rule C2: a lane whose cycle began in an earlier call finishes it
         // in this one but starts no other.
-        let mut refilled = 0u8;
-        for lane in 0..LANES {
-            if self.lanes_in_use & (1 << lane) != 0 && !self.due[lane].is_empty() {
-                refilled |= 1 << lane;
-            }
-        }
+        let mut refilled = if one_lane {
+            u8::from(!self.due[NORMAL].is_empty()) << NORMAL
+        } else {
+            (0..LANES)
+                .filter(|&lane| !self.due[lane].is_empty())
+                .fold(0, |mask, lane| mask | 1 << lane)
+        };
         let mut registered = false;
         loop {
-            match self.pick(&mut refilled) {
+            match self.pick(&mut refilled, one_lane) {
                 Pick::Child(lane, index) => {
                     if self.budget.poll_proceed(cx).is_pending() {
                         // Pause the cycle exactly here (rule B1).
                         self.due[lane].unpop(index);
                         return Poll::Pending;
                     }
-                    let header = self.header();
-                    let due = &self.due;
-                    let lower = self.lanes_in_use & !((2 << lane) - 1);
-                    self.shares
-                        .record_poll(lane, lower, |l| !due[l].is_empty() || header.has_woken(l));
+                    if !one_lane {
+                        let header = self.header();
+                        let due = &self.due;
+                        let lower = self.lanes_in_use & !((2 << lane) - 1);
+                        self.shares.record_poll(lane, lower, |l| {
+                            !due[l].is_empty() || header.has_woken(l)
+                        });
+                    }
                     if let Some(out) = self.poll_child(index, &mut poll_one) {
                         self.budget.on_output();
                         return Poll::Ready(Some(out));
