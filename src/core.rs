@@ -571,19 +571,20 @@ impl<T> Core<T> {
         struct ReleaseOnUnwind<T> {
             core: *mut Core<T>,
             index: usize,
-            records: *const RecordPage,
-            offset: usize,
-            current: u32,
         }
         impl<T> Drop for ReleaseOnUnwind<T> {
             #[cold]
             fn drop(&mut self) {
                 // SAFETY: armed only during the child's `poll`, inside
-                // `poll_child`, which holds `&mut Core` and the header's
-                // record page (S2, S3) for that whole time.
-                unsafe {
-                    (*self.core).release(self.index, &*self.records, self.offset, self.current)
-                };
+                // `poll_child`, which holds `&mut Core` for that whole time
+                // and does not touch it while the guard is armed.
+                let core = unsafe { &mut *self.core };
+                if core.vacate(self.index).is_some() {
+                    core.recycled.push(self.index as u32);
+                    // SAFETY: the slot held the child that panicked, now
+                    // marked vacant, so this is its one drop (S1).
+                    unsafe { ptr::drop_in_place(core.slots.get(self.index)) };
+                }
             }
         }
 
@@ -605,13 +606,7 @@ impl<T> Core<T> {
         // vacates, under `&mut self`), and it never moves until dropped in
         // place (rule S2), so pinning it is sound.
         let child = unsafe { Pin::new_unchecked(&mut *slot) };
-        let guard = ReleaseOnUnwind {
-            core: self,
-            index,
-            records,
-            offset,
-            current,
-        };
+        let guard = ReleaseOnUnwind { core: self, index };
         let step = poll_one(child, &mut cx);
         mem::forget(guard);
         match step {
