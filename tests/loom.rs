@@ -24,6 +24,11 @@
 //! - the parent waker is a loom `Arc`, so a leaked registration (a parent
 //!   waker clone the set never drops) is reported as "Arc leaked".
 //!
+//! What the children check themselves ([`Probe`], [`Feed`]): that they are
+//! never polled after their drop (a poll of a finished, cancelled or
+//! cleared child) and never twice in one `poll_next` call (rule C2, via
+//! [`OncePerCall`]).
+//!
 //! What loom cannot see: the header, record pages and child slots are plain
 //! `Box`es, so a use-after-free or leak of those is invisible here; run the
 //! same scenarios under Miri or ASan for that.
@@ -52,7 +57,7 @@ use loom::sync::atomic::{
 };
 use loom::sync::Arc;
 use loom::thread;
-use velodrome::FuturesUnordered;
+use velodrome::{FuturesUnordered, Priority, StreamsUnordered};
 
 /// Preemption bound used when `LOOM_MAX_PREEMPTIONS` is unset.
 const DEFAULT_PREEMPTIONS: usize = 2;
@@ -132,6 +137,9 @@ where
 struct Parent {
     wakes: Arc<AtomicUsize>,
     waker: Waker,
+    /// `poll_next` calls made so far by [`drive`] and friends; children
+    /// compare it across their polls (see [`OncePerCall`]).
+    calls: Rc<Cell<usize>>,
 }
 
 static PARENT_VTABLE: RawWakerVTable =
@@ -171,7 +179,11 @@ impl Parent {
         // SAFETY: the vtable functions above uphold the `RawWaker` contract
         // for a pointer from `Arc::into_raw`.
         let waker = unsafe { Waker::from_raw(RawWaker::new(data, &PARENT_VTABLE)) };
-        Parent { wakes, waker }
+        Parent {
+            wakes,
+            waker,
+            calls: Rc::new(Cell::new(0)),
+        }
     }
 
     fn wakes(&self) -> usize {
@@ -185,18 +197,18 @@ impl Parent {
     }
 }
 
-/// Polls `set` the way an executor would for the parent task: again at once
+/// Polls `set` (any of the crate's sets) the way an executor would for the parent task: again at once
 /// after `Ready(Some)`, and after `Pending` only if the parent was woken
 /// since `seen` (the count of wakes already consumed). Stops at `Pending`
 /// with no new wake, or at `Ready(None)`; returns whether it ended there.
 ///
 /// Use only while no other thread can wake the parent (before spawning,
 /// after joining): see [`race`] for the concurrent phase.
-fn drive<F: Future>(
-    set: &mut FuturesUnordered<F>,
+fn drive<S: Stream + Unpin>(
+    set: &mut S,
     parent: &Parent,
     seen: &mut usize,
-    out: &mut Vec<F::Output>,
+    out: &mut Vec<S::Item>,
 ) -> bool {
     drive_at_most(set, parent, seen, out, usize::MAX)
 }
@@ -213,11 +225,11 @@ fn drive<F: Future>(
 /// the "re-polled before the bits were set" interleavings. A wake seen after
 /// the last allowed re-poll is left unconsumed in `seen`, so [`resume`]
 /// still acts on it: the bound never hides a wake.
-fn race<F: Future>(
-    set: &mut FuturesUnordered<F>,
+fn race<S: Stream + Unpin>(
+    set: &mut S,
     parent: &Parent,
     seen: &mut usize,
-    out: &mut Vec<F::Output>,
+    out: &mut Vec<S::Item>,
 ) -> bool {
     drive_at_most(set, parent, seen, out, RACING_REPOLLS)
 }
@@ -225,16 +237,17 @@ fn race<F: Future>(
 /// Wake-driven re-polls of the set, per model, while other threads run.
 const RACING_REPOLLS: usize = 2;
 
-fn drive_at_most<F: Future>(
-    set: &mut FuturesUnordered<F>,
+fn drive_at_most<S: Stream + Unpin>(
+    set: &mut S,
     parent: &Parent,
     seen: &mut usize,
-    out: &mut Vec<F::Output>,
+    out: &mut Vec<S::Item>,
     max_repolls: usize,
 ) -> bool {
     let mut cx = Context::from_waker(&parent.waker);
     let mut repolls = 0;
     loop {
+        parent.calls.set(parent.calls.get() + 1);
         match Pin::new(&mut *set).poll_next(&mut cx) {
             Poll::Ready(Some(output)) => out.push(output),
             Poll::Ready(None) => return true,
@@ -255,11 +268,11 @@ fn drive_at_most<F: Future>(
 /// After the waking threads are joined: the executor polls the task again
 /// only if the parent was woken since `seen`; then as [`drive`]. Returns
 /// whether the set ended.
-fn resume<F: Future>(
-    set: &mut FuturesUnordered<F>,
+fn resume<S: Stream + Unpin>(
+    set: &mut S,
     parent: &Parent,
     seen: &mut usize,
-    out: &mut Vec<F::Output>,
+    out: &mut Vec<S::Item>,
 ) -> bool {
     let wakes = parent.wakes();
     if wakes == *seen {
@@ -386,6 +399,235 @@ impl Future for Twice {
             2 => Poll::Ready(2),
             _ => Poll::Pending,
         }
+    }
+}
+
+/// Checks rule C2 from inside a child: each [`drive`]-family call of
+/// `poll_next` polls the child at most once (so a cycle never polls it
+/// twice, and a cycle without output never rolls into another).
+struct OncePerCall {
+    calls: Rc<Cell<usize>>,
+    last: usize,
+}
+
+impl OncePerCall {
+    fn new(parent: &Parent) -> Self {
+        OncePerCall {
+            calls: parent.calls.clone(),
+            last: 0,
+        }
+    }
+
+    /// Called at each poll of the child.
+    fn check(&mut self, who: &str) {
+        let call = self.calls.get();
+        assert_ne!(
+            call, self.last,
+            "{who} was polled twice in one poll_next call"
+        );
+        self.last = call;
+    }
+}
+
+/// What the test keeps of a [`Probe`] it pushed.
+struct ProbeHandle {
+    /// Read by the probe when it completes; written by a waking thread.
+    msg: Arc<Msg>,
+    /// Until set, every poll after the first is `Pending`.
+    go: Rc<Cell<bool>>,
+    stash: Rc<Cell<Option<Waker>>>,
+    polls: Rc<Cell<usize>>,
+    drops: Rc<Cell<usize>>,
+}
+
+/// A child future that counts its polls and drops. Its first poll hands a
+/// clone of its waker to the test (through `stash`) and is `Pending` (unless
+/// it was made `ready_first`); later polls are `Ready` with `msg` once `go`
+/// is set, else `Pending`. It fails the model if it is polled after its
+/// drop (a poll of a finished or cancelled child: the slot is vacant, so
+/// the poller would be polling dropped memory) or twice in one call.
+struct Probe {
+    name: &'static str,
+    ready_first: bool,
+    msg: Arc<Msg>,
+    go: Rc<Cell<bool>>,
+    stash: Rc<Cell<Option<Waker>>>,
+    polls: Rc<Cell<usize>>,
+    drops: Rc<Cell<usize>>,
+    once: OncePerCall,
+}
+
+impl Probe {
+    /// A probe `Pending` at its first poll; `go` says whether it is `Ready`
+    /// at the next one (true) or waits for the test to set its `go` flag.
+    fn new(parent: &Parent, name: &'static str, go: bool) -> (Probe, ProbeHandle) {
+        let handle = ProbeHandle {
+            msg: Arc::new(Msg::new(0)),
+            go: Rc::new(Cell::new(go)),
+            stash: Rc::new(Cell::new(None)),
+            polls: Rc::new(Cell::new(0)),
+            drops: Rc::new(Cell::new(0)),
+        };
+        let probe = Probe {
+            name,
+            ready_first: false,
+            msg: handle.msg.clone(),
+            go: handle.go.clone(),
+            stash: handle.stash.clone(),
+            polls: handle.polls.clone(),
+            drops: handle.drops.clone(),
+            once: OncePerCall::new(parent),
+        };
+        (probe, handle)
+    }
+
+    /// A probe `Ready` with `value` at its first poll.
+    fn ready(parent: &Parent, name: &'static str, value: u32) -> (Probe, ProbeHandle) {
+        let (mut probe, handle) = Probe::new(parent, name, true);
+        probe.ready_first = true;
+        handle.msg.write(value);
+        (probe, handle)
+    }
+}
+
+impl Future for Probe {
+    type Output = u32;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        assert_eq!(
+            self.drops.get(),
+            0,
+            "{} was polled after it was dropped",
+            self.name
+        );
+        let name = self.name;
+        self.once.check(name);
+        self.polls.set(self.polls.get() + 1);
+        if self.polls.get() == 1 && !self.ready_first {
+            self.stash.set(Some(cx.waker().clone()));
+            return Poll::Pending;
+        }
+        if self.go.get() {
+            Poll::Ready(self.msg.read())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+/// What the test keeps of a [`Feed`].
+struct FeedHandle {
+    sent: Arc<AtomicUsize>,
+    /// Set by the sender after its wake returned.
+    woke: Arc<AtomicUsize>,
+    /// Whether the poll that yielded [`Feed::SENT`] saw `woke` set.
+    saw_woke: Rc<Cell<bool>>,
+    may_end: Rc<Cell<bool>>,
+    stash: Rc<Cell<Option<Waker>>>,
+    /// Polls that found nothing sent yet.
+    pending_before_send: Rc<Cell<usize>>,
+    /// Polls after it yielded [`Feed::SENT`], before it may end.
+    polls_after_item: Rc<Cell<usize>>,
+    drops: Rc<Cell<usize>>,
+}
+
+/// A stream whose first poll hands a clone of its waker to the test and
+/// yields [`Feed::FIRST`] at once (so the poller re-queues it by marking its
+/// own woken bit, rule C1). Then it yields [`Feed::SENT`] once it sees the
+/// other thread's `sent` flag (`Pending` before), and then ends once the
+/// test sets `may_end` (`Pending` before). Fails the model if it is polled
+/// after it ended or was dropped, or twice in one `poll_next` call.
+struct Feed {
+    sent: Arc<AtomicUsize>,
+    woke: Arc<AtomicUsize>,
+    saw_woke: Rc<Cell<bool>>,
+    may_end: Rc<Cell<bool>>,
+    stash: Rc<Cell<Option<Waker>>>,
+    polls: usize,
+    got: bool,
+    ended: bool,
+    pending_before_send: Rc<Cell<usize>>,
+    polls_after_item: Rc<Cell<usize>>,
+    drops: Rc<Cell<usize>>,
+    once: OncePerCall,
+}
+
+impl Feed {
+    const FIRST: u32 = 10;
+    const SENT: u32 = 7;
+
+    fn new(parent: &Parent) -> (Feed, FeedHandle) {
+        let handle = FeedHandle {
+            sent: Arc::new(AtomicUsize::new(0)),
+            woke: Arc::new(AtomicUsize::new(0)),
+            saw_woke: Rc::new(Cell::new(false)),
+            may_end: Rc::new(Cell::new(false)),
+            stash: Rc::new(Cell::new(None)),
+            pending_before_send: Rc::new(Cell::new(0)),
+            polls_after_item: Rc::new(Cell::new(0)),
+            drops: Rc::new(Cell::new(0)),
+        };
+        let feed = Feed {
+            sent: handle.sent.clone(),
+            woke: handle.woke.clone(),
+            saw_woke: handle.saw_woke.clone(),
+            may_end: handle.may_end.clone(),
+            stash: handle.stash.clone(),
+            polls: 0,
+            got: false,
+            ended: false,
+            pending_before_send: handle.pending_before_send.clone(),
+            polls_after_item: handle.polls_after_item.clone(),
+            drops: handle.drops.clone(),
+            once: OncePerCall::new(parent),
+        };
+        (feed, handle)
+    }
+}
+
+impl Stream for Feed {
+    type Item = u32;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<u32>> {
+        assert_eq!(self.drops.get(), 0, "the stream was polled after its drop");
+        assert!(!self.ended, "the stream was polled after it ended");
+        self.once.check("the stream");
+        self.polls += 1;
+        if self.polls == 1 {
+            self.stash.set(Some(cx.waker().clone()));
+            return Poll::Ready(Some(Feed::FIRST));
+        }
+        if !self.got {
+            // Acquire: pairs with the sender's Release store.
+            if self.sent.load(Acquire) == 1 {
+                self.got = true;
+                // Acquire: if set, the sender's whole wake happened before
+                // this poll.
+                self.saw_woke.set(self.woke.load(Acquire) == 1);
+                return Poll::Ready(Some(Feed::SENT));
+            }
+            self.pending_before_send
+                .set(self.pending_before_send.get() + 1);
+            return Poll::Pending;
+        }
+        if self.may_end.get() {
+            self.ended = true;
+            return Poll::Ready(None);
+        }
+        self.polls_after_item.set(self.polls_after_item.get() + 1);
+        Poll::Pending
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
     }
 }
 
@@ -851,5 +1093,480 @@ fn loom_two_wakers_same_word() {
         "racing poll saw neither wake",
         "racing poll saw one wake",
         "racing poll saw both wakes",
+    ]);
+}
+
+/// `StreamsUnordered` self-marking (rule C1) racing a wake. A stream that
+/// yields an item is re-queued by the poller, which marks the stream's own
+/// woken bit (`fetch_or` into the same word a waker uses) right after the
+/// poll. Here another thread sets the stream's `sent` flag and wakes it
+/// while the poller swaps bits (`refill`), polls the stream and re-marks it:
+/// the wake may land on the bit the self-mark set, the self-mark on the bit
+/// the wake set, or either on a clear word.
+///
+/// Checked: no lost wake-up (the sent item comes out, and the stream is
+/// re-polled after each item it yields); the poll that consumed the wake
+/// sees what the sender stored before `wake()`; no double poll (at most once
+/// per `poll_next` call; after its last item at most one poll for the
+/// self-mark and one for the wake, and exactly one when the two shared a
+/// queued bit); the stream is dropped exactly once, when it ends, and never
+/// polled after.
+#[test]
+fn loom_stream_self_mark_vs_wake() {
+    let outcomes = model("loom_stream_self_mark_vs_wake", |tally| {
+        let parent = Parent::new();
+        let mut set = StreamsUnordered::new();
+        let (feed, handle) = Feed::new(&parent);
+        set.push(feed);
+        let mut seen = 0;
+        let mut out = Vec::new();
+        // One `poll_next` call: the stream hands out its waker, yields its
+        // first item and is marked woken by the poller.
+        let mut cx = Context::from_waker(&parent.waker);
+        parent.calls.set(parent.calls.get() + 1);
+        match Pin::new(&mut set).poll_next(&mut cx) {
+            Poll::Ready(Some(item)) => out.push(item),
+            other => panic!("first poll: {other:?}"),
+        }
+        let waker = handle.stash.take().expect("stream polled once");
+
+        let (sent, woke) = (handle.sent.clone(), handle.woke.clone());
+        let sender = thread::spawn(move || {
+            sent.store(1, Release);
+            waker.wake_by_ref();
+            woke.store(1, Release);
+            waker
+        });
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        let waker = join(sender);
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        assert!(!done, "the stream has not ended");
+        assert_eq!(
+            out,
+            [Feed::FIRST, Feed::SENT],
+            "lost wake-up: the stream's items did not all come out"
+        );
+        let after = handle.polls_after_item.get();
+        assert!(
+            after >= 1,
+            "the stream was not re-polled after its item (self-mark lost)"
+        );
+        assert!(
+            after <= 2,
+            "the stream was polled {after} times after its item: only the \
+             self-mark and the one wake may re-queue it"
+        );
+        if handle.saw_woke.get() {
+            // The whole wake came before the poll yielding SENT, so before
+            // the self-mark that followed it: the wake was consumed by that
+            // poll or shares its bit with that self-mark. Exactly one more
+            // poll.
+            assert_eq!(
+                after, 1,
+                "the wake was done before the item's poll, yet the stream \
+                 was polled {after} times after its item"
+            );
+            if handle.pending_before_send.get() == 0 {
+                // The stream never idled: the wake landed on the bit the
+                // first self-mark set, or the second self-mark on its bit.
+                tally.note("the wake and the self-mark shared one queued bit");
+            }
+        }
+        tally.note(if handle.pending_before_send.get() > 0 {
+            "the stream went Pending before the send"
+        } else {
+            "the stream saw the send at its next poll"
+        });
+        if after == 2 {
+            tally.note("the wake re-polled the stream after the self-mark's poll");
+        }
+
+        assert_eq!(handle.drops.get(), 0, "dropped before it ended");
+        handle.may_end.set(true);
+        waker.wake();
+        assert!(
+            resume(&mut set, &parent, &mut seen, &mut out),
+            "lost wake-up: the set did not end with its stream"
+        );
+        assert_eq!(out, [Feed::FIRST, Feed::SENT]);
+        assert_eq!(handle.drops.get(), 1, "the stream is dropped when it ends");
+        drop(set);
+        assert_eq!(handle.drops.get(), 1, "the stream is dropped exactly once");
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "the stream went Pending before the send",
+        "the stream saw the send at its next poll",
+        "the wake re-polled the stream after the self-mark's poll",
+        "the wake and the self-mark shared one queued bit",
+    ]);
+}
+
+/// How the owner takes a child out of the set in `removal_vs_wake`.
+#[derive(Clone, Copy, Debug)]
+enum Removal {
+    Cancel,
+    Remove,
+    Clear,
+}
+
+/// One model of `loom_{cancel,remove,clear}_vs_wake`. A thread holding a
+/// child's waker wakes it (and so drops it) while the owner takes the child
+/// out by key (`cancel`, `remove`) or with `clear`, then inserts a new child
+/// that reuses the slot (next generation) and polls the set. The wake reads
+/// the record's state and, if it still saw the old occupant, may set the
+/// woken bit after the removal cleared it (`unmark`).
+///
+/// Checked: the removed child is dropped exactly once, at the removal, and
+/// never polled after it; its key matches nothing; the new occupant is
+/// polled (its push is not lost), at most once spuriously for the stale
+/// wake (rule G1), and not at all when the wake is ordered after the reuse
+/// (the generation tag must stop it); the new occupant's own wake still
+/// completes it; the set releases its parent waker. (The header's reference
+/// count is a plain `Box`, invisible to loom: Miri and ASan cover its leaks.)
+fn removal_vs_wake(name: &str, removal: Removal) {
+    let outcomes = model(name, move |tally| {
+        let parent = Parent::new();
+        let mut set = FuturesUnordered::new();
+        let (old, old_handle) = Probe::new(&parent, "the removed child", true);
+        let old_key = set.insert(old);
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        let waker = old_handle.stash.take().expect("polled once");
+
+        let reused = Arc::new(AtomicUsize::new(0));
+        let waking = {
+            let reused = reused.clone();
+            thread::spawn(move || {
+                // Acquire: if set, the reuse happens before this wake.
+                let after_reuse = reused.load(Acquire) == 1;
+                waker.wake();
+                after_reuse
+            })
+        };
+        match removal {
+            Removal::Cancel => assert!(set.cancel(old_key)),
+            Removal::Remove => drop(set.remove(old_key).expect("the child is there")),
+            Removal::Clear => set.clear(),
+        }
+        assert_eq!(
+            old_handle.drops.get(),
+            1,
+            "{removal:?}: the child is dropped once, at once"
+        );
+        assert!(!set.contains(old_key), "{removal:?}: the key still matches");
+        let (new, new_handle) = Probe::new(&parent, "the new occupant", false);
+        let new_key = set.insert(new);
+        // Release: orders the reuse before a wake that sees the flag.
+        reused.store(1, Release);
+        assert_eq!(new_key.index(), old_key.index(), "the slot is reused");
+        assert!(!set.contains(old_key), "{removal:?}: a stale key matches");
+        assert!(set.contains(new_key));
+
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        let after_reuse = join(waking);
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        assert!(!done && out.is_empty(), "{removal:?}: nothing is finished");
+        let polls = new_handle.polls.get();
+        assert!(polls >= 1, "{removal:?}: the new occupant was never polled");
+        assert!(
+            polls <= 2,
+            "{removal:?}: the stale wake polled the new occupant {} times",
+            polls - 1
+        );
+        if after_reuse {
+            assert_eq!(
+                polls, 1,
+                "{removal:?}: a wake ordered after the reuse reached the new \
+                 occupant (generation tag not checked)"
+            );
+            tally.note("the wake came after the reuse");
+        } else if polls == 2 {
+            tally.note("the stale wake polled the new occupant once (G1)");
+        } else {
+            tally.note("the stale wake raced and did nothing");
+        }
+
+        // The new occupant's own waker still works.
+        new_handle.msg.write(5);
+        new_handle.go.set(true);
+        new_handle.stash.take().expect("polled").wake();
+        assert!(
+            resume(&mut set, &parent, &mut seen, &mut out),
+            "{removal:?}: lost wake-up of the new occupant"
+        );
+        assert_eq!(out, [5]);
+        assert_eq!(old_handle.drops.get(), 1, "{removal:?}: dropped twice");
+        assert_eq!(new_handle.drops.get(), 1);
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "the wake came after the reuse",
+        "the stale wake polled the new occupant once (G1)",
+        "the stale wake raced and did nothing",
+    ]);
+}
+
+/// `cancel` by key racing the child's wake; see `removal_vs_wake`.
+#[test]
+fn loom_cancel_vs_wake() {
+    removal_vs_wake("loom_cancel_vs_wake", Removal::Cancel);
+}
+
+/// `remove` by key (the child is moved out) racing its wake.
+#[test]
+fn loom_remove_vs_wake() {
+    removal_vs_wake("loom_remove_vs_wake", Removal::Remove);
+}
+
+/// `clear` (drops every child, drains each lane's woken bits, resets the
+/// slot allocator) racing a child's wake.
+#[test]
+fn loom_clear_vs_wake() {
+    removal_vs_wake("loom_clear_vs_wake", Removal::Clear);
+}
+
+/// A stale waker vs slot reuse after completion. A child is woken and about
+/// to complete; a clone of its waker is woken on another thread while the
+/// poller completes the child (`release`: vacate, new generation, `unmark`,
+/// slot recycled), polls the emptied set, pushes a new child into the same
+/// slot and polls it.
+///
+/// Checked: the finished child is polled exactly twice and never after its
+/// drop (a stale bit for the vacant slot must be skipped); the new occupant
+/// is polled at least once (its push is not lost), at most once spuriously
+/// for the stale wake (rule G1: only a wake that read the state before the
+/// completion), and not at all when the wake is ordered after the reuse;
+/// its own wake completes it.
+#[test]
+fn loom_stale_waker_vs_slot_reuse() {
+    let outcomes = model("loom_stale_waker_vs_slot_reuse", |tally| {
+        let parent = Parent::new();
+        let mut set = FuturesUnordered::new();
+        let (old, old_handle) = Probe::new(&parent, "the finished child", true);
+        old_handle.msg.write(1);
+        set.push(old);
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        let waker = old_handle.stash.take().expect("polled once");
+        let stale = waker.clone();
+        // Queue the child: its next poll completes it.
+        waker.wake();
+        assert_eq!(parent.wakes(), 1);
+
+        let reused = Arc::new(AtomicUsize::new(0));
+        let waking = {
+            let reused = reused.clone();
+            thread::spawn(move || {
+                // Acquire: if set, the reuse happens before this wake.
+                let after_reuse = reused.load(Acquire) == 1;
+                stale.wake();
+                after_reuse
+            })
+        };
+        // The child completes; the set, empty, ends (possibly after polling
+        // a stale bit for the vacant slot).
+        assert!(
+            race(&mut set, &parent, &mut seen, &mut out),
+            "the set ends with its only child"
+        );
+        assert_eq!(out, [1]);
+        assert_eq!(
+            old_handle.polls.get(),
+            2,
+            "the finished child was re-polled"
+        );
+        assert_eq!(old_handle.drops.get(), 1);
+        let (new, new_handle) = Probe::new(&parent, "the new occupant", false);
+        set.push(new);
+        // Release: orders the reuse before a wake that sees the flag.
+        reused.store(1, Release);
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        let after_reuse = join(waking);
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        assert!(!done);
+        assert_eq!(out, [1]);
+        let polls = new_handle.polls.get();
+        assert!(polls >= 1, "lost: the new occupant was never polled");
+        assert!(
+            polls <= 2,
+            "the stale wake polled the new occupant {} times",
+            polls - 1
+        );
+        if after_reuse {
+            assert_eq!(
+                polls, 1,
+                "a wake ordered after the reuse reached the new occupant \
+                 (generation tag not checked)"
+            );
+            tally.note("the wake came after the reuse");
+        } else if polls == 2 {
+            tally.note("the stale wake polled the new occupant once (G1)");
+        } else {
+            tally.note("the stale wake raced and did nothing");
+        }
+
+        new_handle.msg.write(2);
+        new_handle.go.set(true);
+        new_handle.stash.take().expect("polled").wake();
+        assert!(
+            resume(&mut set, &parent, &mut seen, &mut out),
+            "lost wake-up of the new occupant"
+        );
+        assert_eq!(out, [1, 2]);
+        assert_eq!(
+            old_handle.polls.get(),
+            2,
+            "the finished child was re-polled"
+        );
+        assert_eq!(old_handle.drops.get(), 1);
+        assert_eq!(new_handle.drops.get(), 1);
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "the wake came after the reuse",
+        "the stale wake polled the new occupant once (G1)",
+        "the stale wake raced and did nothing",
+    ]);
+}
+
+/// Rule R1, second half: pushes adopted outside `poll_next` (here by
+/// `cancel`'s `sync`) race a sibling's wake. The set is idle with its
+/// parent waker registered; the owner pushes a child through `&self` and
+/// cancels another, so `sync` marks the pushed child woken, while another
+/// thread wakes a third child in the same bitset word. Whichever `mark`
+/// turns the lane's top word from zero must wake the parent: when the wake
+/// comes second it finds the bits set and wakes nobody, so `sync` must.
+///
+/// Checked: after the join the parent was woken, and polling then yields
+/// both the pushed child and the woken one (with the data the waking thread
+/// wrote before `wake()`); the cancelled child is dropped once.
+#[test]
+fn loom_adopted_push_vs_wake() {
+    let outcomes = model("loom_adopted_push_vs_wake", |tally| {
+        let parent = Parent::new();
+        let mut set = FuturesUnordered::new();
+        let (woken, woken_handle) = Probe::new(&parent, "the woken child", true);
+        let (cancelled, cancelled_handle) = Probe::new(&parent, "the cancelled child", false);
+        set.insert(woken);
+        let cancelled_key = set.insert(cancelled);
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        let waker = woken_handle.stash.take().expect("polled once");
+
+        let adopted = Arc::new(AtomicUsize::new(0));
+        let msg = woken_handle.msg.clone();
+        let waking = {
+            let adopted = adopted.clone();
+            thread::spawn(move || {
+                // Acquire: if set, the adoption happens before this wake.
+                let after = adopted.load(Acquire) == 1;
+                msg.write(7);
+                waker.wake();
+                after
+            })
+        };
+        let (pushed, _pushed_handle) = Probe::ready(&parent, "the pushed child", 3);
+        set.push(pushed);
+        assert!(set.cancel(cancelled_key));
+        // Release: orders the adoption before a wake that sees the flag.
+        adopted.store(1, Release);
+        let after = join(waking);
+        tally.note(if after {
+            "the wake came after the adoption"
+        } else {
+            "the wake raced with the adoption"
+        });
+        assert!(
+            parent.wakes() > seen,
+            "lost wake-up: nobody woke the parent (after: {after})"
+        );
+        assert!(resume(&mut set, &parent, &mut seen, &mut out));
+        out.sort();
+        assert_eq!(out, [3, 7], "a woken or pushed child was not polled");
+        assert_eq!(cancelled_handle.drops.get(), 1);
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "the wake came after the adoption",
+        "the wake raced with the adoption",
+    ]);
+}
+
+/// Two children in different lanes (`Priority::HIGH` and `Priority::LOW`,
+/// so different top words and woken runs than the default lane) are woken
+/// from two threads while the poller runs: `mark` must use the child's own
+/// lane at every level, `pick` must look at every lane's top word (also in
+/// the re-check after registering, rule R1), and the per-lane cycle rule
+/// (C2) must not strand one lane's wake behind the other's.
+///
+/// Checked: both children are polled again, each reading the data its
+/// waking thread wrote (whichever lane's wake the poller saw first).
+#[test]
+fn loom_wakes_in_two_lanes() {
+    let outcomes = model("loom_wakes_in_two_lanes", |tally| {
+        let parent = Parent::new();
+        let mut set = FuturesUnordered::new();
+        let (high, high_handle) = Probe::new(&parent, "the high child", true);
+        let (low, low_handle) = Probe::new(&parent, "the low child", true);
+        set.push_with_priority(low, Priority::LOW);
+        set.push_with_priority(high, Priority::HIGH);
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        let waker_high = high_handle.stash.take().expect("polled once");
+        let waker_low = low_handle.stash.take().expect("polled once");
+        let spawn = |waker: Waker, msg: Arc<Msg>, value| {
+            thread::spawn(move || {
+                msg.write(value);
+                waker.wake();
+            })
+        };
+        let waking_high = spawn(waker_high, high_handle.msg.clone(), 1);
+        let waking_low = spawn(waker_low, low_handle.msg.clone(), 2);
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        tally.note(
+            [
+                "racing poll saw neither wake",
+                "racing poll saw one wake",
+                "racing poll saw both wakes",
+            ][out.len()],
+        );
+        if out == [2, 1] {
+            tally.note("the low lane came first (its wake was seen first)");
+        }
+        join(waking_high);
+        join(waking_low);
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        let mut sorted = out.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [1, 2],
+            "lost wake-up: a woken child was never polled again"
+        );
+        assert!(done);
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "racing poll saw neither wake",
+        "racing poll saw one wake",
+        "racing poll saw both wakes",
+        "the low lane came first (its wake was seen first)",
     ]);
 }
