@@ -74,7 +74,8 @@ use crate::set_api::impl_set_api;
 ///   times: it then does nothing, and keeps only a small shared header alive.
 /// - A stale waker of a finished child does not wake the slot's next
 ///   occupant (the slot's generation is checked), except for a wake racing
-///   with the completion itself, which may cause one spurious poll. A waker
+///   with the completion itself, which may cause one spurious poll (per
+///   such wake) of the next occupant: futures must tolerate those. A waker
 ///   carries the low 4 bits of the generation, so a waker kept while its
 ///   slot is reused 16 times may likewise cause one spurious poll of the
 ///   occupant of that time. [`Key`]s carry the full generation.
