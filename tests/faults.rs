@@ -1,18 +1,26 @@
 //! Fault cases: panics in a child's `poll` and `Drop`, wakers that outlive
 //! their child or the set, floods of wakes, stale wakers after slot reuse,
-//! `!Unpin` children while storage grows, very large sets, and wakes from
-//! many threads while the set polls.
+//! `!Unpin` children while storage grows, very large sets, wakes from many
+//! threads while the set polls, `clear` and drop while wakers live on
+//! another thread, forgotten iterators, polling after `Ready(None)`, and
+//! children that make new children inside `poll`.
 //!
 //! Each test's doc comment states the documented outcome it checks.
+//! `tests/faults_streams.rs` runs the same battery for the stream sets.
+//! Covered elsewhere for `FuturesUnordered`: a panicking `Drop` during
+//! `cancel` (`tests/keys.rs`), a child waking itself inside its own `poll`
+//! (`tests/fairness.rs`), a HIGH child that never stops waking itself
+//! (`tests/priority.rs`), and a set with zero children (`tests/api.rs`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomPinned;
 #[cfg(panic = "unwind")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -861,4 +869,520 @@ fn wakes_from_eight_threads_while_polling_lose_no_child() {
     });
     outputs.sort_unstable();
     assert_eq!(outputs, (0..children).collect::<Vec<_>>());
+}
+
+/// Shared between a [`Counted`] child and the thread that drives it.
+#[derive(Default)]
+struct Counter {
+    count: AtomicUsize,
+    /// The waker of the child's latest poll.
+    waker: Mutex<Option<Waker>>,
+}
+
+/// A child that completes with its `tag` once its counter reaches
+/// `target`. It panics if it is polled after it completed.
+struct Counted {
+    tag: usize,
+    target: usize,
+    done: bool,
+    counter: Arc<Counter>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Future for Counted {
+    type Output = usize;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = &mut *self;
+        assert!(!this.done, "child {} polled after it completed", this.tag);
+        // Register, then look (the usual order against lost wake-ups).
+        *this.counter.waker.lock().unwrap() = Some(cx.waker().clone());
+        if this.counter.count.load(Ordering::SeqCst) >= this.target {
+            this.done = true;
+            Poll::Ready(this.tag)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Documented outcome: 100,000 wakes (1,600 under Miri) from 8 threads at
+/// once while the set polls, each child woken hundreds of times, lose no
+/// child: every child completes exactly once and is dropped, none is polled
+/// after it completed (the child would panic), and the set ends with
+/// `Ready(None)`; the now stale wakers, woken twice more each after the
+/// end, change nothing. A lost wake shows as the watchdog's failure instead
+/// of a hang.
+#[test]
+fn hundred_thousand_wakes_from_eight_threads_lose_no_child() {
+    const THREADS: usize = 8;
+    // Two wakes per increment, and two stale ones after the last.
+    let (children, target) = if cfg!(miri) { (16, 49) } else { (80, 624) };
+    let total_wakes = children * (2 * target + 2);
+    assert!(total_wakes >= if cfg!(miri) { 1_600 } else { 100_000 });
+
+    let drops = Arc::new(AtomicUsize::new(0));
+    let counters: Vec<Arc<Counter>> = (0..children).map(|_| Arc::default()).collect();
+    let mut set: FuturesUnordered<Counted> = counters
+        .iter()
+        .enumerate()
+        .map(|(tag, counter)| Counted {
+            tag,
+            target,
+            done: false,
+            counter: counter.clone(),
+            drops: drops.clone(),
+        })
+        .collect();
+
+    let unparker = Arc::new(Unparker {
+        thread: std::thread::current(),
+        notified: AtomicBool::new(false),
+    });
+    let parent = waker(unparker.clone());
+    let mut cx = Context::from_waker(&parent);
+    // Every child registers before the threads start.
+    assert_eq!(set.poll_next_unpin(&mut cx), Poll::Pending);
+
+    let wakes_done = AtomicUsize::new(0);
+    let start = Barrier::new(THREADS);
+    let mut outputs = Vec::with_capacity(children);
+    std::thread::scope(|scope| {
+        // Tells the wakers that the set has ended. Made in here, so a
+        // failing assertion drops it and they stop waiting.
+        let mut ended = Vec::new();
+        for thread in 0..THREADS {
+            let (counters, start, wakes_done) = (&counters, &start, &wakes_done);
+            let (tell, has_ended) = mpsc::channel::<()>();
+            ended.push(tell);
+            scope.spawn(move || {
+                let mine: Vec<&Arc<Counter>> =
+                    counters.iter().skip(thread).step_by(THREADS).collect();
+                let wake = |counter: &Counter, consume: bool| {
+                    let stored = counter.waker.lock().unwrap().clone();
+                    let stored = stored.expect("registered before the threads started");
+                    if consume {
+                        stored.wake();
+                    } else {
+                        stored.wake_by_ref();
+                    }
+                    wakes_done.fetch_add(1, Ordering::Relaxed);
+                };
+                start.wait();
+                for _ in 0..target {
+                    for counter in &mine {
+                        wake(counter, false); // spurious: not counted up yet
+                        counter.count.fetch_add(1, Ordering::SeqCst);
+                        wake(counter, true);
+                    }
+                }
+                if has_ended.recv().is_err() {
+                    return; // the main thread failed
+                }
+                for counter in &mine {
+                    // Stale: the child completed.
+                    wake(counter, false);
+                    wake(counter, true);
+                }
+            });
+        }
+
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            unparker.notified.store(false, Ordering::SeqCst);
+            match set.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(tag)) => outputs.push(tag),
+                Poll::Ready(None) => {
+                    ended.iter().for_each(|tell| tell.send(()).unwrap());
+                    break;
+                }
+                Poll::Pending => {
+                    while !unparker.notified.swap(false, Ordering::SeqCst) {
+                        let now = Instant::now();
+                        assert!(
+                            now < deadline,
+                            "lost wake-up: {} of {children} children never completed, \
+                             {} of {total_wakes} wakes done",
+                            children - outputs.len(),
+                            wakes_done.load(Ordering::Relaxed)
+                        );
+                        std::thread::park_timeout(deadline - now);
+                    }
+                }
+            }
+        }
+    });
+    assert_eq!(wakes_done.load(Ordering::Relaxed), total_wakes);
+    outputs.sort_unstable();
+    assert_eq!(outputs, (0..children).collect::<Vec<_>>());
+    assert_eq!(drops.load(Ordering::SeqCst), children);
+    assert!(set.is_terminated());
+    assert!(
+        !unparker.notified.load(Ordering::SeqCst),
+        "stale wakes woke the parent"
+    );
+    assert_eq!(set.poll_next_unpin(&mut cx), Poll::Ready(None));
+}
+
+/// A [`Scripted`] child that also counts its drop.
+struct Tracked {
+    inner: Scripted,
+    _drop: DropFlag,
+}
+
+impl Future for Tracked {
+    type Output = usize;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+/// Documented outcome: `clear` and the set's drop do not wait for, and are
+/// not disturbed by, child wakers alive on another thread (even while that
+/// thread keeps waking them during the `clear`): every child is dropped
+/// once at once; the old wakers are stale and, woken after the slots are
+/// reused, poll none of the new children; woken after the set is dropped,
+/// they do nothing.
+#[test]
+fn clear_and_drop_while_wakers_are_alive_on_another_thread() {
+    const CHILDREN: usize = 8;
+    let rounds = if cfg!(miri) { 5 } else { 200 };
+    let drops = Arc::new(AtomicUsize::new(0));
+    let tracked = |tag| {
+        let inner = Scripted::new(tag, usize::MAX);
+        let handles = inner.handles();
+        let child = Tracked {
+            inner,
+            _drop: DropFlag(drops.clone()),
+        };
+        (child, handles)
+    };
+    let mut set = FuturesUnordered::new();
+    let mut old = Vec::new();
+    for tag in 0..CHILDREN {
+        let (child, handles) = tracked(tag);
+        set.push(child);
+        old.push(handles);
+    }
+    assert_eq!(noop_cx_poll(&mut set), Poll::Pending);
+    let wakers: Vec<Waker> = old.iter().map(|(_, slot)| stored_waker(slot)).collect();
+    let start = Barrier::new(2);
+
+    std::thread::scope(|scope| {
+        // Made in here, so a failing assertion drops them and the other
+        // thread stops waiting instead of hanging the scope's join.
+        let (to_thread, from_main) = mpsc::channel::<&str>();
+        let (to_main, from_thread) = mpsc::channel::<&str>();
+        let start = &start;
+        let thread = scope.spawn(move || {
+            let wake_all = || wakers.iter().for_each(Waker::wake_by_ref);
+            start.wait();
+            for _ in 0..rounds {
+                wake_all(); // racing with `clear`
+            }
+            to_main.send("raced").unwrap();
+            assert_eq!(from_main.recv().unwrap(), "slots reused");
+            wake_all();
+            to_main.send("woken after reuse").unwrap();
+            assert_eq!(from_main.recv().unwrap(), "set dropped");
+            wake_all();
+            wakers.clone().into_iter().for_each(Waker::wake);
+            drop(wakers);
+        });
+
+        start.wait();
+        set.clear();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            CHILDREN,
+            "clear drops every child although their wakers live on"
+        );
+        assert_eq!(set.len(), 0);
+        assert_eq!(from_thread.recv().unwrap(), "raced");
+
+        let mut new_polls = Vec::new();
+        for tag in 0..CHILDREN {
+            let (child, (polls, _)) = tracked(100 + tag);
+            set.push(child);
+            new_polls.push(polls);
+        }
+        let polls = |all: &[Arc<AtomicUsize>]| -> Vec<usize> {
+            all.iter().map(|p| p.load(Ordering::SeqCst)).collect()
+        };
+        assert_eq!(noop_cx_poll(&mut set), Poll::Pending);
+        assert_eq!(
+            polls(&new_polls),
+            vec![1; CHILDREN],
+            "each new child is polled once by the first cycle"
+        );
+        to_thread.send("slots reused").unwrap();
+        assert_eq!(from_thread.recv().unwrap(), "woken after reuse");
+        for _ in 0..3 {
+            assert_eq!(noop_cx_poll(&mut set), Poll::Pending);
+        }
+        assert_eq!(
+            polls(&new_polls),
+            vec![1; CHILDREN],
+            "a stale waker polled a new child in its old slot"
+        );
+
+        drop(set);
+        assert_eq!(drops.load(Ordering::SeqCst), 2 * CHILDREN);
+        to_thread.send("set dropped").unwrap();
+        thread.join().expect("the waker thread panicked");
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), 2 * CHILDREN, "no double drop");
+    let old_polls: Vec<usize> = old
+        .iter()
+        .map(|(polls, _)| polls.load(Ordering::SeqCst))
+        .collect();
+    assert_eq!(old_polls, vec![1; CHILDREN], "a cleared child was polled");
+}
+
+/// Documented outcome: forgetting a borrowing iterator (`iter`,
+/// `iter_pin_ref`, `iter_mut`, `iter_pin_mut`) part way changes nothing but
+/// what was done through it: every child stays in the set and `len` is
+/// right, changes made through the iterator show in the outputs, children
+/// pushed before the forgotten `iter_mut` (which adopts them) are polled,
+/// and every child completes once.
+#[test]
+// The borrowing iterators have no `Drop` today, so forgetting one equals
+// dropping it; the test keeps forgetting harmless should one get a `Drop`.
+#[allow(clippy::forget_non_drop)]
+fn forgotten_borrowing_iterators_leave_the_set_intact() {
+    let mut set = FuturesUnordered::new();
+    for tag in 0..4 {
+        set.push(Scripted::new(tag, 1));
+    }
+    let mut iter = set.iter();
+    assert!(iter.next().is_some());
+    std::mem::forget(iter);
+    let mut iter = Pin::new(&set).iter_pin_ref();
+    assert!(iter.next().is_some());
+    std::mem::forget(iter);
+    assert_eq!(set.len(), 4);
+
+    // Pushed through `&self`, adopted by `iter_mut`.
+    for tag in 4..6 {
+        set.push(Scripted::new(tag, 1));
+    }
+    let mut iter = set.iter_mut();
+    let first = iter.next().expect("six children");
+    first.tag += 100;
+    let first = first.tag;
+    std::mem::forget(iter);
+    let mut iter = Pin::new(&mut set).iter_pin_mut();
+    let _ = iter.next();
+    let second = iter.next().expect("six children").get_mut();
+    second.tag += 200;
+    let second = second.tag;
+    std::mem::forget(iter);
+    assert_eq!(set.len(), 6);
+
+    let mut outputs = Vec::new();
+    loop {
+        match noop_cx_poll(&mut set) {
+            Poll::Ready(Some(tag)) => outputs.push(tag),
+            Poll::Ready(None) => break,
+            Poll::Pending => panic!("ready children never leave the set pending"),
+        }
+    }
+    assert!(outputs.contains(&first) && outputs.contains(&second));
+    outputs.retain(|tag| *tag < 100);
+    outputs.extend([first - 100, second - 200]);
+    outputs.sort_unstable();
+    assert_eq!(outputs, [0, 1, 2, 3, 4, 5]);
+    assert!(set.is_terminated());
+}
+
+/// Documented outcome: forgetting a partly consumed `IntoIter` leaks the
+/// children it still holds (safe: they are neither polled nor dropped);
+/// the children already taken out are the caller's and unaffected.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "leaks the forgotten children on purpose; Miri reports leaks"
+)]
+fn forgotten_into_iter_leaks_its_children_without_dropping_them() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let set = FuturesUnordered::new();
+    for tag in 0..6 {
+        set.push(Tracked {
+            inner: Scripted::new(tag, 1),
+            _drop: DropFlag(drops.clone()),
+        });
+    }
+    let mut iter = set.into_iter();
+    let taken: Vec<Tracked> = iter.by_ref().take(2).collect();
+    assert_eq!(iter.len(), 4);
+    std::mem::forget(iter);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "forget drops nothing");
+    assert!(taken
+        .iter()
+        .all(|child| child.inner.polls.load(Ordering::SeqCst) == 0));
+    drop(taken);
+    assert_eq!(drops.load(Ordering::SeqCst), 2, "only the taken ones drop");
+}
+
+/// A parent waker that counts its wakes.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl ArcWake for CountingWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Documented outcome: after `Ready(None)` the set is terminated and every
+/// further `poll_next` returns `Ready(None)` again, polling nothing and not
+/// waking the parent, even when stale wakers of the completed children are
+/// woken (here many times); a push revives the set.
+#[test]
+fn poll_next_after_ready_none_stays_ready_none() {
+    let mut set = FuturesUnordered::new();
+    let mut handles = Vec::new();
+    for tag in 0..3 {
+        let child = Scripted::new(tag, 2);
+        handles.push(child.handles());
+        set.push(child);
+    }
+    assert_eq!(noop_cx_poll(&mut set), Poll::Pending);
+    for (_, slot) in &handles {
+        stored_waker(slot).wake();
+    }
+    let mut outputs = Vec::new();
+    while let Poll::Ready(Some(tag)) = noop_cx_poll(&mut set) {
+        outputs.push(tag);
+    }
+    outputs.sort_unstable();
+    assert_eq!(outputs, [0, 1, 2]);
+    assert!(set.is_terminated());
+
+    let parent = Arc::new(CountingWaker::default());
+    let parent_waker = waker(parent.clone());
+    let mut cx = Context::from_waker(&parent_waker);
+    for _ in 0..5 {
+        assert_eq!(set.poll_next_unpin(&mut cx), Poll::Ready(None));
+        for (_, slot) in &handles {
+            stored_waker(slot).wake();
+        }
+        assert!(set.is_terminated());
+    }
+    assert_eq!(
+        parent.0.load(Ordering::SeqCst),
+        0,
+        "stale wakes after the end woke the parent"
+    );
+    let polls: Vec<usize> = handles
+        .iter()
+        .map(|(polls, _)| polls.load(Ordering::SeqCst))
+        .collect();
+    assert_eq!(polls, [2, 2, 2], "a child was polled after the set ended");
+
+    set.push(Scripted::new(7, 1));
+    assert!(!set.is_terminated(), "a push revives the set");
+    assert_eq!(set.poll_next_unpin(&mut cx), Poll::Ready(Some(7)));
+    assert_eq!(set.poll_next_unpin(&mut cx), Poll::Ready(None));
+}
+
+/// A child that, on its poll, tries to reach the set polling it through a
+/// shared handle, hands its `children` to the parent through `queue`, and
+/// completes with its id.
+struct Spawner {
+    id: usize,
+    children: Vec<Spawner>,
+    queue: Rc<RefCell<Vec<Spawner>>>,
+    /// Whether the set is reachable through the shared handle right now.
+    set_reachable: Rc<dyn Fn() -> bool>,
+    reached_set: Rc<Cell<usize>>,
+}
+
+impl Future for Spawner {
+    type Output = usize;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<usize> {
+        let this = &mut *self;
+        if (this.set_reachable)() {
+            this.reached_set.set(this.reached_set.get() + 1);
+        }
+        this.queue.borrow_mut().append(&mut this.children);
+        Poll::Ready(this.id)
+    }
+}
+
+/// Documented outcome: `push` takes `&self`, but `poll_next` holds the set
+/// mutably for the whole call, so a child cannot push into the set that is
+/// polling it: the borrow checker rejects it, and a shared `RefCell`
+/// handle is found borrowed from inside `poll`. The supported pattern is a
+/// queue: children hand new children to the parent, which pushes them
+/// between polls; those are polled by the next `poll_next`, and every
+/// output (here of a tree of 31 children) arrives once.
+#[test]
+fn children_made_inside_poll_are_pushed_between_polls() {
+    let set = Rc::new(RefCell::new(FuturesUnordered::new()));
+    let queue = Rc::new(RefCell::new(Vec::new()));
+    let reached_set = Rc::new(Cell::new(0));
+    let handle = Rc::downgrade(&set);
+    let set_reachable: Rc<dyn Fn() -> bool> =
+        Rc::new(move || handle.upgrade().is_some_and(|set| set.try_borrow().is_ok()));
+    fn tree(
+        depth: u32,
+        next_id: &mut usize,
+        make: &dyn Fn(usize, Vec<Spawner>) -> Spawner,
+    ) -> Spawner {
+        let id = *next_id;
+        *next_id += 1;
+        let children = if depth == 1 {
+            Vec::new()
+        } else {
+            (0..2).map(|_| tree(depth - 1, next_id, make)).collect()
+        };
+        make(id, children)
+    }
+    let make = |id, children| Spawner {
+        id,
+        children,
+        queue: queue.clone(),
+        set_reachable: set_reachable.clone(),
+        reached_set: reached_set.clone(),
+    };
+    let mut next_id = 0;
+    let root = tree(5, &mut next_id, &make);
+    assert_eq!(next_id, 31);
+    set.borrow().push(root);
+
+    let noop = noop_waker();
+    let mut cx = Context::from_waker(&noop);
+    let mut outputs = Vec::new();
+    let mut pushed = 1;
+    for _ in 0..1_000 {
+        let result = set.borrow_mut().poll_next_unpin(&mut cx);
+        let spawned: Vec<Spawner> = queue.borrow_mut().drain(..).collect();
+        for child in spawned {
+            set.borrow().push(child);
+            pushed += 1;
+        }
+        match result {
+            Poll::Ready(Some(id)) => outputs.push(id),
+            Poll::Ready(None) if pushed == next_id => break,
+            Poll::Ready(None) | Poll::Pending => {}
+        }
+    }
+    outputs.sort_unstable();
+    assert_eq!(outputs, (0..next_id).collect::<Vec<_>>());
+    assert_eq!(
+        reached_set.get(),
+        0,
+        "the set was reachable from inside its own poll_next"
+    );
+    assert!(set.borrow().is_terminated());
+    assert!(set_reachable(), "reachable between polls");
 }
