@@ -5,8 +5,11 @@ Reads every `<criterion dir>/<group>/<implementation>/<size>/new/` (the
 `estimates.json` and `benchmark.json` criterion writes there), and prints a
 Markdown table to stdout: per workload and size, futures-util's time per
 child, then each implementation's time divided by futures-util's (lower is
-faster; 1.00 is futures-util). With a path, also writes an SVG bar chart of
-the same ratios on a log scale.
+faster; 1.00 is futures-util). The sets of streams (`streams*` workloads)
+get a second table, whose baseline is futures-util's `select_all`. With a
+path, also writes an SVG bar chart of the futures sets' ratios on a log
+scale, and one of the streams' ratios next to it (`CHART-streams.svg`; at
+CHART itself when there are only streams).
 
     python3 benches/report.py [--criterion DIR] [CHART.svg]
 
@@ -22,6 +25,10 @@ import os
 import sys
 
 BASELINE = "futures-util"
+# Baseline of the sets of streams: workloads whose name starts with
+# STREAMS_PREFIX.
+STREAMS_BASELINE = "select_all"
+STREAMS_PREFIX = "streams"
 # Column order; implementations not listed here follow in name order.
 IMPLEMENTATIONS = [
     "floor",
@@ -41,6 +48,17 @@ WORKLOADS = [
     "steady_state",
     "mutex_contention",
     "budget_pressure",
+    "streams_ready",
+    "streams_pending",
+]
+# Column order of the streams table.
+STREAMS_IMPLEMENTATIONS = [
+    "floor",
+    "velodrome",
+    "select_all",
+    "futures-util-streamfuture",
+    "unicycle",
+    "futures-concurrency",
 ]
 COLOURS = {
     "floor": "#9e9e9e",
@@ -49,6 +67,8 @@ COLOURS = {
     "futures-buffered": "#2ca02c",
     "unicycle": "#ff7f0e",
     "futures-concurrency": "#9467bd",
+    "select_all": "#1f77b4",
+    "futures-util-streamfuture": "#17becf",
 }
 
 
@@ -97,18 +117,26 @@ def size_key(size):
         return (1, 0, size)
 
 
-def rows_and_columns(results):
+def split(results):
+    """(futures sets' results, streams' results)"""
+    futures, streams = {}, {}
+    for row, times in results.items():
+        (streams if row[0].startswith(STREAMS_PREFIX) else futures)[row] = times
+    return futures, streams
+
+
+def rows_and_columns(results, known=IMPLEMENTATIONS):
     rows = sorted(
         results,
         key=lambda r: (order_key(WORKLOADS)(r[0]), size_key(r[1])),
     )
     names = {name for times in results.values() for name in times}
-    columns = sorted(names, key=order_key(IMPLEMENTATIONS))
+    columns = sorted(names, key=order_key(known))
     return rows, columns
 
 
-def ratio(times, name):
-    base = times.get(BASELINE)
+def ratio(times, name, baseline=BASELINE):
+    base = times.get(baseline)
     if base is None or name not in times or base <= 0:
         return None
     return times[name] / base
@@ -122,23 +150,29 @@ def format_nanos(ns):
     return f"{ns:.1f} ns"
 
 
-def markdown(results):
-    rows, columns = rows_and_columns(results)
+def markdown(results, baseline=BASELINE, known=IMPLEMENTATIONS, unit="child"):
+    rows, columns = rows_and_columns(results, known)
     out = []
-    out.append(
-        "Time per child (per completed child in one_wake and steady_state) "
-        f"divided by {BASELINE}'s; lower is faster. Criterion mean estimates."
-    )
+    if baseline == BASELINE:
+        out.append(
+            "Time per child (per completed child in one_wake and steady_state) "
+            f"divided by {BASELINE}'s; lower is faster. Criterion mean estimates."
+        )
+    else:
+        out.append(
+            f"Sets of streams: time per {unit} divided by {baseline}'s; lower "
+            "is faster. Criterion mean estimates."
+        )
     out.append("")
-    header = ["workload", "size", f"{BASELINE} per child"] + columns
+    header = ["workload", "size", f"{baseline} per {unit}"] + columns
     out.append("| " + " | ".join(header) + " |")
     out.append("|---|---:|---:|" + "---:|" * len(columns))
     for row in rows:
         times = results[row]
-        base = times.get(BASELINE)
+        base = times.get(baseline)
         cells = [row[0], row[1], format_nanos(base) if base is not None else "—"]
         for name in columns:
-            r = ratio(times, name)
+            r = ratio(times, name, baseline)
             cells.append("—" if r is None else f"{r:.2f}")
         out.append("| " + " | ".join(cells) + " |")
     skipped = [
@@ -153,16 +187,16 @@ def markdown(results):
     return "\n".join(out)
 
 
-def svg(results):
-    rows, columns = rows_and_columns(results)
+def svg(results, baseline=BASELINE, known=IMPLEMENTATIONS, unit="child"):
+    rows, columns = rows_and_columns(results, known)
     ratios = [
         r
         for row in rows
         for name in columns
-        if (r := ratio(results[row], name)) is not None and r > 0
+        if (r := ratio(results[row], name, baseline)) is not None and r > 0
     ]
     if not ratios:
-        raise SystemExit("no ratios to chart: is futures-util in the results?")
+        raise SystemExit(f"no ratios to chart: is {baseline} in the results?")
     lo = math.floor(math.log10(min(min(ratios), 1.0)))
     hi = math.ceil(math.log10(max(max(ratios), 1.0)))
     if hi == lo:
@@ -182,8 +216,8 @@ def svg(results):
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{left}" y="20" font-size="14">Time per child relative to '
-        f"{BASELINE} (the 1× line; log scale, lower is faster)</text>",
+        f'<text x="{left}" y="20" font-size="14">Time per {unit} relative to '
+        f"{baseline} (the 1× line; log scale, lower is faster)</text>",
     ]
     for exp in range(lo, hi + 1):
         value = 10.0**exp
@@ -200,7 +234,7 @@ def svg(results):
     for i, row in enumerate(rows):
         x0 = left + i * group_w + gap / 2
         for j, name in enumerate(columns):
-            r = ratio(results[row], name)
+            r = ratio(results[row], name, baseline)
             if r is None or r <= 0:
                 continue
             yy = y(r)
@@ -243,11 +277,28 @@ def main():
     results = load(args.criterion)
     if not results:
         sys.exit(f"no criterion results under {args.criterion}")
-    print(markdown(results))
+    futures, streams = split(results)
+    streams_args = (STREAMS_BASELINE, STREAMS_IMPLEMENTATIONS, "item")
+    tables = []
+    if futures:
+        tables.append(markdown(futures))
+    if streams:
+        tables.append(markdown(streams, *streams_args))
+    print("\n\n".join(tables))
     if args.chart:
-        with open(args.chart, "w") as f:
-            f.write(svg(results))
-        print(f"\nChart written to {args.chart}", file=sys.stderr)
+        charts = []
+        if futures:
+            charts.append((args.chart, svg(futures)))
+        if streams:
+            path = args.chart
+            if futures:
+                stem, ext = os.path.splitext(args.chart)
+                path = f"{stem}-streams{ext or '.svg'}"
+            charts.append((path, svg(streams, *streams_args)))
+        for path, chart in charts:
+            with open(path, "w") as f:
+                f.write(chart)
+            print(f"\nChart written to {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,13 @@
 //! unicycle and futures-concurrency's `FutureGroup`, plus a floor (the same
 //! children pinned in a boxed slice and polled by index, with no set).
 //!
+//! The `streams_*` workloads (criterion group `streams`) do the same for sets
+//! of streams: velodrome's `StreamsUnordered` against futures-util's
+//! `select_all` (their baseline), a hand-written futures-util
+//! `FuturesUnordered<StreamFuture<_>>`, unicycle's `StreamsUnordered` and
+//! futures-concurrency's `StreamGroup`, plus a floor (a `Vec` of streams
+//! polled round-robin); throughput is in items.
+//!
 //! One criterion group per workload; inside it one bench per implementation
 //! and size, `BenchmarkId::new(implementation, size)`, with throughput in
 //! children (or, for `one_wake` and `steady_state`, in completed children).
@@ -30,9 +37,10 @@ use criterion::{
 use futures::task::noop_waker_ref;
 
 use common::{
-    drain, next, poll_once, set_any_for, shuffled, Board, Floor, FuturesBuffered,
-    FuturesConcurrency, FuturesUtil, Parked, Peer, PendingOnce, Set, Unicycle, VelodromePeer,
-    Yield,
+    drain, drain_streams, next, poll_once, set_any_for, shuffled, wake_all, Board, Floor,
+    FuturesBuffered, FuturesConcurrency, FuturesUtil, FuturesUtilStreamFutures, Parked, Peer,
+    PendingOnce, PendingStream, SelectAll, Set, StreamFloor, StreamGroup, StreamPeer, StreamSet,
+    Unicycle, UnicycleStreams, VelodromePeer, VelodromeStreams, Yield,
 };
 
 /// Children per set in the small and large runs.
@@ -504,6 +512,124 @@ fn bench_budget_pressure(c: &mut Criterion) {
     group.finish();
 }
 
+// ------------------------------------------------------------- streams_ready
+
+/// Ready items per stream in `streams_ready`.
+const READY_ITEMS: u32 = 10;
+/// Items per stream in `streams_pending` (each after one `Pending`).
+const PENDING_ITEMS: u32 = 4;
+
+/// Runs `$workload::<P>(bencher, n)` for every stream-set peer (or the
+/// ones listed), as `BenchmarkId::new(P::NAME, n)`.
+macro_rules! bench_stream_peers {
+    ($group:expr, $n:expr, $workload:ident) => {
+        bench_stream_peers!($group, $n, $workload, [
+            VelodromeStreams, SelectAll, FuturesUtilStreamFutures, UnicycleStreams, StreamGroup
+        ])
+    };
+    ($group:expr, $n:expr, $workload:ident, [$($peer:ty),*]) => {
+        $(
+            $group.bench_with_input(
+                BenchmarkId::new(<$peer as StreamPeer>::NAME, $n),
+                &$n,
+                |b, &n| $workload::<$peer>(b, n),
+            );
+        )*
+    };
+}
+
+/// Push `n` streams of `READY_ITEMS` ready items each, then drain all the
+/// items until the set ends.
+fn streams_ready<P: StreamPeer>(b: &mut Bencher<'_>, n: usize) {
+    b.iter(|| {
+        let mut set = <P::Set<futures::stream::Iter<std::ops::Range<u32>>> as StreamSet<_>>::new();
+        for _ in 0..n {
+            set.push(futures::stream::iter(0..READY_ITEMS));
+        }
+        drain_streams(&mut set, n * READY_ITEMS as usize, || {});
+        set
+    });
+}
+
+fn streams_ready_floor(b: &mut Bencher<'_>, n: usize) {
+    b.iter(|| {
+        let mut floor = StreamFloor::new((0..n).map(|_| futures::stream::iter(0..READY_ITEMS)));
+        floor.drain(n * READY_ITEMS as usize, || {});
+        floor
+    });
+}
+
+fn bench_streams_ready(c: &mut Criterion) {
+    let mut group = c.benchmark_group("streams_ready");
+    for n in SIZES {
+        tune(&mut group, n, n as u64 * u64::from(READY_ITEMS));
+        group.bench_with_input(BenchmarkId::new(FLOOR, n), &n, |b, &n| {
+            streams_ready_floor(b, n)
+        });
+        bench_stream_peers!(group, n, streams_ready);
+    }
+    group.finish();
+}
+
+// ----------------------------------------------------------- streams_pending
+
+/// Largest `streams_pending` size `StreamGroup` runs at. Each of its polls
+/// scans its streams from the first up to one that yields, and here the
+/// ready stream is past every stream that already parked this round, so a
+/// round costs O(n²): one iteration at 100,000 streams took ~250 s.
+const STREAM_GROUP_MAX: usize = 1_000;
+
+/// Push `n` streams of `PENDING_ITEMS` items that each park their waker
+/// before every item; poll the set until it ends, waking (from this thread)
+/// every parked waker whenever it returns `Pending`.
+fn streams_pending<P: StreamPeer>(b: &mut Bencher<'_>, n: usize) {
+    b.iter(|| {
+        let wakers = Rc::new(RefCell::new(Vec::with_capacity(n)));
+        let mut set = <P::Set<PendingStream> as StreamSet<_>>::new();
+        for _ in 0..n {
+            set.push(PendingStream::new(PENDING_ITEMS, &wakers));
+        }
+        drain_streams(&mut set, n * PENDING_ITEMS as usize, || wake_all(&wakers));
+        set
+    });
+}
+
+fn streams_pending_floor(b: &mut Bencher<'_>, n: usize) {
+    b.iter(|| {
+        let wakers = Rc::new(RefCell::new(Vec::with_capacity(n)));
+        let mut floor =
+            StreamFloor::new((0..n).map(|_| PendingStream::new(PENDING_ITEMS, &wakers)));
+        floor.drain(n * PENDING_ITEMS as usize, || wake_all(&wakers));
+        floor
+    });
+}
+
+fn bench_streams_pending(c: &mut Criterion) {
+    let mut group = c.benchmark_group("streams_pending");
+    for n in SIZES {
+        tune(&mut group, n, n as u64 * u64::from(PENDING_ITEMS));
+        group.bench_with_input(BenchmarkId::new(FLOOR, n), &n, |b, &n| {
+            streams_pending_floor(b, n)
+        });
+        if n <= STREAM_GROUP_MAX {
+            bench_stream_peers!(group, n, streams_pending);
+        } else {
+            bench_stream_peers!(
+                group,
+                n,
+                streams_pending,
+                [
+                    VelodromeStreams,
+                    SelectAll,
+                    FuturesUtilStreamFutures,
+                    UnicycleStreams
+                ]
+            );
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = sets;
     config = config();
@@ -511,4 +637,9 @@ criterion_group! {
         bench_cross_thread, bench_steady_state, bench_mutex_contention,
         bench_budget_pressure
 }
-criterion_main!(sets);
+criterion_group! {
+    name = streams;
+    config = config();
+    targets = bench_streams_ready, bench_streams_pending
+}
+criterion_main!(sets, streams);

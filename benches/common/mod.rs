@@ -1,6 +1,6 @@
 //! What the side-by-side benchmarks share: every set behind one trait, the
 //! children they run, a floor that polls children with no set at all, and a
-//! noop-waker driver.
+//! noop-waker driver; the same for sets of streams ([`StreamSet`]).
 //!
 //! Used by `benches/sets.rs`, `examples/budget_counts.rs` and
 //! `examples/memory.rs` (the examples include it with `#[path]`).
@@ -18,7 +18,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use futures::task::noop_waker_ref;
-use futures_util::StreamExt as _;
+use futures_util::stream::StreamFuture;
+use futures_util::{Stream, StreamExt as _};
 
 /// The set measured under the name "velodrome".
 ///
@@ -482,4 +483,307 @@ pub(crate) fn shuffled(n: usize, seed: u64) -> Vec<usize> {
         order.swap(i, j);
     }
     order
+}
+
+// -------------------------------------------------------------- stream sets
+
+/// A set of streams, as the `streams_*` benchmarks drive it: yields the
+/// items of all its streams and drops a stream that ended.
+pub(crate) trait StreamSet<S: Stream>: Sized {
+    /// An empty set.
+    fn new() -> Self;
+    /// Adds a stream; it is polled no earlier than the next `poll_set`.
+    fn push(&mut self, stream: S);
+    /// Streams not yet ended.
+    fn len(&self) -> usize;
+    /// `Stream::poll_next` of the set.
+    fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>>;
+}
+
+/// One implementation of a set of streams: a name and its set type.
+pub(crate) trait StreamPeer {
+    /// Bench id and table column; "select_all" is the baseline.
+    const NAME: &'static str;
+    /// The set; every stream the benchmarks push is `Unpin` (`SelectAll`
+    /// and `StreamFuture` need it).
+    type Set<S: Stream + Unpin>: StreamSet<S>;
+}
+
+impl<S: Stream> StreamSet<S> for engine::StreamsUnordered<S> {
+    #[inline]
+    fn new() -> Self {
+        Self::new()
+    }
+    #[inline]
+    fn push(&mut self, stream: S) {
+        Self::push(self, stream);
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        Self::len(self)
+    }
+    #[inline]
+    fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.poll_next_unpin(cx)
+    }
+}
+
+impl<S: Stream + Unpin> StreamSet<S> for futures_util::stream::SelectAll<S> {
+    #[inline]
+    fn new() -> Self {
+        Self::new()
+    }
+    #[inline]
+    fn push(&mut self, stream: S) {
+        Self::push(self, stream);
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        Self::len(self)
+    }
+    #[inline]
+    fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.poll_next_unpin(cx)
+    }
+}
+
+impl<S: Stream> StreamSet<S> for unicycle::StreamsUnordered<S> {
+    #[inline]
+    fn new() -> Self {
+        Self::new()
+    }
+    #[inline]
+    fn push(&mut self, stream: S) {
+        Self::push(self, stream);
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        Self::len(self)
+    }
+    #[inline]
+    fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.poll_next_unpin(cx)
+    }
+}
+
+impl<S: Stream + Unpin> StreamSet<S> for futures_concurrency::stream::StreamGroup<S> {
+    #[inline]
+    fn new() -> Self {
+        Self::new()
+    }
+    #[inline]
+    fn push(&mut self, stream: S) {
+        self.insert(stream);
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        Self::len(self)
+    }
+    #[inline]
+    fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.poll_next_unpin(cx)
+    }
+}
+
+/// The pattern written by hand before `SelectAll`: a futures-util
+/// `FuturesUnordered` of `StreamFuture`s (`stream.into_future()`), each
+/// stream pushed back after it yields an item and dropped when it ends.
+#[derive(Debug)]
+pub(crate) struct StreamFutures<S>(futures_util::stream::FuturesUnordered<StreamFuture<S>>);
+
+impl<S: Stream + Unpin> StreamSet<S> for StreamFutures<S> {
+    #[inline]
+    fn new() -> Self {
+        Self(futures_util::stream::FuturesUnordered::new())
+    }
+    #[inline]
+    fn push(&mut self, stream: S) {
+        self.0.push(stream.into_future());
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline]
+    fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        loop {
+            match std::task::ready!(self.0.poll_next_unpin(cx)) {
+                Some((Some(item), stream)) => {
+                    self.0.push(stream.into_future());
+                    return Poll::Ready(Some(item));
+                }
+                Some((None, _ended)) => {}
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+/// velodrome's `StreamsUnordered`.
+#[derive(Debug)]
+pub(crate) enum VelodromeStreams {}
+impl StreamPeer for VelodromeStreams {
+    const NAME: &'static str = "velodrome";
+    type Set<S: Stream + Unpin> = engine::StreamsUnordered<S>;
+}
+
+/// futures-util 0.3's `SelectAll` (`futures::stream::select_all`), the
+/// baseline of the `streams_*` workloads.
+#[derive(Debug)]
+pub(crate) enum SelectAll {}
+impl StreamPeer for SelectAll {
+    const NAME: &'static str = "select_all";
+    type Set<S: Stream + Unpin> = futures_util::stream::SelectAll<S>;
+}
+
+/// futures-util 0.3's `FuturesUnordered<StreamFuture<S>>`, by hand.
+#[derive(Debug)]
+pub(crate) enum FuturesUtilStreamFutures {}
+impl StreamPeer for FuturesUtilStreamFutures {
+    const NAME: &'static str = "futures-util-streamfuture";
+    type Set<S: Stream + Unpin> = StreamFutures<S>;
+}
+
+/// unicycle 0.10's `StreamsUnordered`.
+#[derive(Debug)]
+pub(crate) enum UnicycleStreams {}
+impl StreamPeer for UnicycleStreams {
+    const NAME: &'static str = "unicycle";
+    type Set<S: Stream + Unpin> = unicycle::StreamsUnordered<S>;
+}
+
+/// futures-concurrency 7's `StreamGroup`.
+#[derive(Debug)]
+pub(crate) enum StreamGroup {}
+impl StreamPeer for StreamGroup {
+    const NAME: &'static str = "futures-concurrency";
+    type Set<S: Stream + Unpin> = futures_concurrency::stream::StreamGroup<S>;
+}
+
+/// Polls `set` with the noop waker until it ends, calling `wake` after each
+/// `Pending`; panics unless it yielded exactly `count` items.
+///
+/// `wake` wakes whatever the streams parked (nothing, for streams that
+/// are always ready).
+#[inline]
+pub(crate) fn drain_streams<S: Stream, T: StreamSet<S>>(
+    set: &mut T,
+    count: usize,
+    mut wake: impl FnMut(),
+) {
+    let mut cx = Context::from_waker(noop_waker_ref());
+    let mut got = 0;
+    let mut idle = 0;
+    loop {
+        match set.poll_set(&mut cx) {
+            Poll::Ready(Some(item)) => {
+                black_box(item);
+                got += 1;
+                idle = 0;
+            }
+            Poll::Ready(None) => break,
+            Poll::Pending => {
+                wake();
+                idle += 1;
+                assert!(
+                    idle < STALL_LIMIT,
+                    "stream set stalled after {got} of {count} items"
+                );
+            }
+        }
+    }
+    assert_eq!(got, count, "stream set ended early");
+}
+
+/// Wakes, in park order, every waker parked in `wakers`.
+#[inline]
+pub(crate) fn wake_all(wakers: &RefCell<Vec<Waker>>) {
+    for waker in wakers.take() {
+        waker.wake();
+    }
+}
+
+/// Yields `items` items, each after one `Pending`: its first poll for an
+/// item parks a clone of its waker in the shared list (which the benchmark
+/// wakes), the next one yields it. Ends at once after the last item.
+#[derive(Debug)]
+pub(crate) struct PendingStream {
+    left: u32,
+    parked: bool,
+    wakers: Rc<RefCell<Vec<Waker>>>,
+}
+
+impl PendingStream {
+    /// A stream of `items` items that parks its waker in `wakers`.
+    pub(crate) fn new(items: u32, wakers: &Rc<RefCell<Vec<Waker>>>) -> Self {
+        Self {
+            left: items,
+            parked: false,
+            wakers: Rc::clone(wakers),
+        }
+    }
+}
+
+impl Stream for PendingStream {
+    type Item = u32;
+    #[inline]
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<u32>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        if !self.parked {
+            self.parked = true;
+            self.wakers.borrow_mut().push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        self.parked = false;
+        self.left -= 1;
+        Poll::Ready(Some(self.left))
+    }
+}
+
+/// The floor for streams: a `Vec` of (`Unpin`, so pinned in place) streams
+/// polled round-robin by index with the noop waker, one poll per stream per
+/// pass, an ended stream removed; no set around them.
+#[derive(Debug)]
+pub(crate) struct StreamFloor<S> {
+    streams: Vec<S>,
+}
+
+impl<S: Stream + Unpin> StreamFloor<S> {
+    /// The streams, in polling order.
+    pub(crate) fn new(streams: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            streams: streams.into_iter().collect(),
+        }
+    }
+
+    /// Passes over the streams until all have ended, calling `wake` after
+    /// each pass; panics unless they yielded exactly `count` items.
+    #[inline]
+    pub(crate) fn drain(&mut self, count: usize, mut wake: impl FnMut()) {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let mut got = 0;
+        let mut idle = 0;
+        while !self.streams.is_empty() {
+            let before = got;
+            self.streams
+                .retain_mut(|stream| match stream.poll_next_unpin(&mut cx) {
+                    Poll::Ready(Some(item)) => {
+                        black_box(item);
+                        got += 1;
+                        true
+                    }
+                    Poll::Ready(None) => false,
+                    Poll::Pending => true,
+                });
+            wake();
+            idle = if got == before { idle + 1 } else { 0 };
+            assert!(
+                idle < STALL_LIMIT,
+                "stream floor stalled after {got} of {count} items"
+            );
+        }
+        assert_eq!(got, count, "stream floor ended early");
+    }
 }
