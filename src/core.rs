@@ -5,6 +5,7 @@
 
 use core::marker::PhantomData;
 use core::mem;
+use core::ops::Range;
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
 use core::task::{Context, Poll};
@@ -208,9 +209,14 @@ impl<T> Core<T> {
 
     #[cold]
     fn sync_slow(&mut self) -> MarkOutcome {
-        // Relaxed (both): `&mut self` orders every push before us.
-        let claims = self.claims.swap(0, Relaxed);
-        let other_lanes = self.pushed_lanes.swap(0, Relaxed) as u8;
+        // Relaxed, and plain loads and stores rather than swaps: `&mut self`
+        // orders every push before us and excludes any other.
+        let claims = self.claims.load(Relaxed);
+        self.claims.store(0, Relaxed);
+        let other_lanes = self.pushed_lanes.load(Relaxed) as u8;
+        if other_lanes != 0 {
+            self.pushed_lanes.store(0, Relaxed);
+        }
         self.terminated = false;
         self.lanes_in_use |= other_lanes | 1 << NORMAL;
         // With every push in the NORMAL lane (the usual case), the lanes need
@@ -219,34 +225,48 @@ impl<T> Core<T> {
         let from_recycled = claims.min(self.recycled.len());
         let recycled_start = self.recycled.len() - from_recycled;
         let fresh = self.fresh..self.fresh + (claims - from_recycled);
+        let outcome = if claims == 1 {
+            // The steady state (one push per completion): mark it directly.
+            let (page, offset) = locate(self.claimed_index(0));
+            let records = self.page(page);
+            records.mark(self.header(), claim_lane(records, offset, one_lane), offset)
+        } else {
+            self.mark_claims(&self.recycled[recycled_start..], fresh.clone(), one_lane)
+        };
+        self.recycled.truncate(recycled_start);
+        self.fresh = fresh.end;
+        self.ever_occupied = self.ever_occupied.max(fresh.end);
+        self.len += claims;
+        outcome
+    }
+
+    /// Marks the children of many claims woken: those at `recycled`, and
+    /// the `fresh` range, gathering runs into one mark per word.
+    #[inline(never)]
+    fn mark_claims(&self, recycled: &[u32], fresh: Range<usize>, one_lane: bool) -> MarkOutcome {
         let mut batch = MarkBatch::new(self.header());
         let mut mark = |index: usize, end: usize| -> usize {
             let (page, offset) = locate(index);
             let records = self.page(page);
-            let (lane, count) = if one_lane {
-                (NORMAL, (WORD_BITS - offset % WORD_BITS).min(end - index))
+            // One lane: the rest of this word's run at once.
+            let count = if one_lane {
+                (WORD_BITS - offset % WORD_BITS).min(end - index)
             } else {
-                // Relaxed: `&mut self` orders the push that wrote it.
-                let state = records.record(offset).state.load(Relaxed);
-                (state::lane(state), 1)
+                1
             };
             let bits = (u64::MAX >> (WORD_BITS - count)) << (offset % WORD_BITS);
+            let lane = claim_lane(records, offset, one_lane);
             batch.add(records, lane, offset / WORD_BITS, bits);
             count
         };
-        for &index in &self.recycled[recycled_start..] {
+        for &index in recycled {
             mark(index as usize, index as usize + 1);
         }
         let mut index = fresh.start;
         while index < fresh.end {
             index += mark(index, fresh.end);
         }
-        let outcome = batch.finish();
-        self.recycled.truncate(recycled_start);
-        self.fresh = fresh.end;
-        self.ever_occupied = self.ever_occupied.max(fresh.end);
-        self.len += claims;
-        outcome
+        batch.finish()
     }
 
     /// The shared header. Its lifetime is not tied to the borrow of `self`
@@ -625,6 +645,18 @@ impl<T> Core<T> {
                 None
             }
         }
+    }
+}
+
+/// The lane of a child pushed since the last `sync` at `offset` of
+/// `records`: NORMAL if every such push was (`one_lane`), else read back.
+#[inline]
+fn claim_lane(records: &RecordPage, offset: usize, one_lane: bool) -> usize {
+    if one_lane {
+        NORMAL
+    } else {
+        // Relaxed: `&mut` on the set orders the push that wrote it.
+        state::lane(records.record(offset).state.load(Relaxed))
     }
 }
 

@@ -115,6 +115,7 @@ pub(crate) struct MarkBatch<'h> {
 }
 
 impl<'h> MarkBatch<'h> {
+    #[inline]
     pub(crate) fn new(header: &'h Header) -> Self {
         Self {
             header,
@@ -137,6 +138,7 @@ impl<'h> MarkBatch<'h> {
         }
     }
 
+    #[inline]
     fn flush(&mut self, (page, lane, word, bits): (&RecordPage, usize, usize, u64)) {
         if page.mark_word(self.header, lane, word, bits) == MarkOutcome::NotifyParent {
             self.outcome = MarkOutcome::NotifyParent;
@@ -145,6 +147,7 @@ impl<'h> MarkBatch<'h> {
 
     /// Marks what is still gathered; `NotifyParent` if any lane went from
     /// idle to woken.
+    #[inline]
     pub(crate) fn finish(mut self) -> MarkOutcome {
         if let Some(run) = self.run.take() {
             self.flush(run);
