@@ -1,0 +1,100 @@
+//! One workload of the `sets` benchmark, for one implementation, in a plain
+//! loop: a target for `valgrind --tool=callgrind`, whose instruction counts
+//! repeat from run to run where wall-clock times on a shared machine do not.
+//!
+//! ```sh
+//! cargo build --release --example instructions
+//! valgrind --tool=callgrind target/release/examples/instructions velodrome ready_drain
+//! ```
+//!
+//! Implementations: `velodrome`, `futures-util`, `futures-buffered`,
+//! `unicycle`, `futures-concurrency`. Workloads (as in `benches/sets.rs`):
+//! `ready_drain`, `pending_once`, `yield_10` (each 100 sets of 1,000
+//! children, pushed then drained) and `steady_state` (100,000 completions in
+//! a set kept at 1,000 children). Divide valgrind's `I refs` by the
+//! children (100,000) for instructions per child; a run with an unknown
+//! workload name gives the fixed cost of starting the program.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use common::{
+    drain, poll_once, FuturesBuffered, FuturesConcurrency, FuturesUtil, Peer, PendingOnce, Set,
+    Unicycle, VelodromePeer, Yield,
+};
+
+/// Children per set, and sets per run.
+const SIZE: usize = 1_000;
+const ROUNDS: usize = 100;
+
+fn run<P: Peer>(workload: &str) {
+    match workload {
+        "ready_drain" => {
+            for _ in 0..ROUNDS {
+                let mut set = <P::Set<std::future::Ready<usize>> as Set<_>>::new();
+                for i in 0..SIZE {
+                    set.push(std::future::ready(i));
+                }
+                drain(&mut set, SIZE);
+            }
+        }
+        "pending_once" => {
+            for _ in 0..ROUNDS {
+                let wakers = Rc::new(RefCell::new(Vec::with_capacity(SIZE)));
+                let mut set = <P::Set<PendingOnce> as Set<_>>::new();
+                for _ in 0..SIZE {
+                    set.push(PendingOnce::new(&wakers));
+                }
+                while wakers.borrow().len() < SIZE {
+                    poll_once(&mut set);
+                }
+                for waker in wakers.take() {
+                    waker.wake();
+                }
+                drain(&mut set, SIZE);
+            }
+        }
+        "yield_10" => {
+            for _ in 0..ROUNDS {
+                let mut set = <P::Set<Yield> as Set<_>>::new();
+                for _ in 0..SIZE {
+                    set.push(Yield(10));
+                }
+                drain(&mut set, SIZE);
+            }
+        }
+        "steady_state" => {
+            let mut set = <P::Set<Yield> as Set<_>>::new();
+            for i in 0..SIZE {
+                set.push(Yield(i as u32 % 3));
+            }
+            for i in 0..SIZE * ROUNDS {
+                drain(&mut set, 1);
+                set.push(Yield(i as u32 % 3));
+            }
+        }
+        other => eprintln!("unknown workload {other}: nothing run"),
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(implementation), Some(workload)) = (args.next(), args.next()) else {
+        eprintln!("usage: instructions <implementation> <workload>");
+        std::process::exit(2);
+    };
+    match implementation.as_str() {
+        VelodromePeer::NAME => run::<VelodromePeer>(&workload),
+        FuturesUtil::NAME => run::<FuturesUtil>(&workload),
+        FuturesBuffered::NAME => run::<FuturesBuffered>(&workload),
+        Unicycle::NAME => run::<Unicycle>(&workload),
+        FuturesConcurrency::NAME => run::<FuturesConcurrency>(&workload),
+        other => {
+            eprintln!("unknown implementation {other}");
+            std::process::exit(2);
+        }
+    }
+}
