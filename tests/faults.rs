@@ -1207,8 +1207,8 @@ fn forgotten_borrowing_iterators_leave_the_set_intact() {
 /// the children already taken out are the caller's and unaffected.
 #[test]
 #[cfg_attr(
-    miri,
-    ignore = "leaks the forgotten children on purpose; Miri reports leaks"
+    any(miri, velodrome_asan),
+    ignore = "leaks the forgotten children on purpose; Miri and LeakSanitizer report leaks"
 )]
 fn forgotten_into_iter_leaks_its_children_without_dropping_them() {
     let drops = Arc::new(AtomicUsize::new(0));

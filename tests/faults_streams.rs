@@ -1405,7 +1405,10 @@ for_each_kind! {
     wake_storm_on_a_queued_stream_polls_it_once;
     clear_and_drop_while_wakers_are_alive_on_another_thread;
     forgotten_borrowing_iterators_leave_the_set_intact;
-    #[cfg_attr(miri, ignore = "leaks the forgotten streams on purpose; Miri reports leaks")]
+    #[cfg_attr(
+        any(miri, velodrome_asan),
+        ignore = "leaks the forgotten streams on purpose; Miri and LeakSanitizer report leaks"
+    )]
     forgotten_into_iter_leaks_its_streams_without_dropping_them;
     million_streams_are_pushed_polled_and_dropped;
     zero_streams;
