@@ -22,7 +22,7 @@
 mod common;
 
 use std::cell::RefCell;
-use std::future::{poll_fn, ready, Ready};
+use std::future::{poll_fn, ready};
 use std::hint::black_box;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
@@ -109,14 +109,7 @@ const FLOOR: &str = "floor";
 
 /// Push `n` ready children, then drain them.
 fn ready_drain<P: Peer>(b: &mut Bencher<'_>, n: usize) {
-    b.iter(|| {
-        let mut set = <P::Set<Ready<usize>> as Set<_>>::new();
-        for i in 0..n {
-            set.push(ready(i));
-        }
-        drain(&mut set, n);
-        set
-    });
+    b.iter(|| common::ready_drain_round::<P>(n));
 }
 
 fn ready_drain_floor(b: &mut Bencher<'_>, n: usize) {
@@ -144,21 +137,7 @@ fn bench_ready_drain(c: &mut Criterion) {
 /// Push `n` children that park their waker on the first poll, poll until all
 /// have parked, wake them all from this thread, then drain.
 fn pending_once<P: Peer>(b: &mut Bencher<'_>, n: usize) {
-    b.iter(|| {
-        let wakers = Rc::new(RefCell::new(Vec::with_capacity(n)));
-        let mut set = <P::Set<PendingOnce> as Set<_>>::new();
-        for _ in 0..n {
-            set.push(PendingOnce::new(&wakers));
-        }
-        while wakers.borrow().len() < n {
-            poll_once(&mut set);
-        }
-        for waker in wakers.take() {
-            waker.wake();
-        }
-        drain(&mut set, n);
-        set
-    });
+    b.iter(|| common::pending_once_round::<P>(n));
 }
 
 fn pending_once_floor(b: &mut Bencher<'_>, n: usize) {
@@ -193,14 +172,7 @@ fn bench_pending_once(c: &mut Criterion) {
 
 /// Push `n` children that wake themselves ten times before finishing; drain.
 fn yield_10<P: Peer>(b: &mut Bencher<'_>, n: usize) {
-    b.iter(|| {
-        let mut set = <P::Set<Yield> as Set<_>>::new();
-        for _ in 0..n {
-            set.push(Yield(YIELDS));
-        }
-        drain(&mut set, n);
-        set
-    });
+    b.iter(|| common::yield_round::<P>(n, YIELDS));
 }
 
 fn yield_10_floor(b: &mut Bencher<'_>, n: usize) {

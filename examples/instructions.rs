@@ -18,12 +18,9 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use common::{
-    drain, poll_once, FuturesBuffered, FuturesConcurrency, FuturesUtil, Peer, PendingOnce, Set,
-    Unicycle, VelodromePeer, Yield,
+    drain, FuturesBuffered, FuturesConcurrency, FuturesUtil, Peer, Set, Unicycle, VelodromePeer,
+    Yield,
 };
 
 /// Children per set, and sets per run.
@@ -32,40 +29,9 @@ const ROUNDS: usize = 100;
 
 fn run<P: Peer>(workload: &str) {
     match workload {
-        "ready_drain" => {
-            for _ in 0..ROUNDS {
-                let mut set = <P::Set<std::future::Ready<usize>> as Set<_>>::new();
-                for i in 0..SIZE {
-                    set.push(std::future::ready(i));
-                }
-                drain(&mut set, SIZE);
-            }
-        }
-        "pending_once" => {
-            for _ in 0..ROUNDS {
-                let wakers = Rc::new(RefCell::new(Vec::with_capacity(SIZE)));
-                let mut set = <P::Set<PendingOnce> as Set<_>>::new();
-                for _ in 0..SIZE {
-                    set.push(PendingOnce::new(&wakers));
-                }
-                while wakers.borrow().len() < SIZE {
-                    poll_once(&mut set);
-                }
-                for waker in wakers.take() {
-                    waker.wake();
-                }
-                drain(&mut set, SIZE);
-            }
-        }
-        "yield_10" => {
-            for _ in 0..ROUNDS {
-                let mut set = <P::Set<Yield> as Set<_>>::new();
-                for _ in 0..SIZE {
-                    set.push(Yield(10));
-                }
-                drain(&mut set, SIZE);
-            }
-        }
+        "ready_drain" => (0..ROUNDS).for_each(|_| drop(common::ready_drain_round::<P>(SIZE))),
+        "pending_once" => (0..ROUNDS).for_each(|_| drop(common::pending_once_round::<P>(SIZE))),
+        "yield_10" => (0..ROUNDS).for_each(|_| drop(common::yield_round::<P>(SIZE, 10))),
         "steady_state" => {
             let mut set = <P::Set<Yield> as Set<_>>::new();
             for i in 0..SIZE {

@@ -2,8 +2,9 @@
 //! children they run, a floor that polls children with no set at all, and a
 //! noop-waker driver; the same for sets of streams ([`StreamSet`]).
 //!
-//! Used by `benches/sets.rs`, `examples/budget_counts.rs` and
-//! `examples/memory.rs` (the examples include it with `#[path]`).
+//! Used by `benches/sets.rs`, `examples/budget_counts.rs`,
+//! `examples/memory.rs` and `examples/instructions.rs` (the examples include
+//! it with `#[path]`).
 
 #![allow(
     dead_code,
@@ -272,6 +273,47 @@ pub(crate) fn poll_once<F: Future, S: Set<F>>(set: &mut S) {
     if let Poll::Ready(out) = set.poll_set(&mut cx) {
         black_box(out);
     }
+}
+
+/// One round of `ready_drain`: push `n` ready children, drain them. Returns
+/// the emptied set, so that a timed caller can drop it outside the timing.
+pub(crate) fn ready_drain_round<P: Peer>(n: usize) -> P::Set<std::future::Ready<usize>> {
+    let mut set = <P::Set<_> as Set<_>>::new();
+    for i in 0..n {
+        set.push(std::future::ready(i));
+    }
+    drain(&mut set, n);
+    set
+}
+
+/// One round of `pending_once`: push `n` children that park their waker on
+/// the first poll, poll until all have parked, wake them all from this
+/// thread, then drain. Returns the emptied set.
+pub(crate) fn pending_once_round<P: Peer>(n: usize) -> P::Set<PendingOnce> {
+    let wakers = Rc::new(RefCell::new(Vec::with_capacity(n)));
+    let mut set = <P::Set<PendingOnce> as Set<_>>::new();
+    for _ in 0..n {
+        set.push(PendingOnce::new(&wakers));
+    }
+    while wakers.borrow().len() < n {
+        poll_once(&mut set);
+    }
+    for waker in wakers.take() {
+        waker.wake();
+    }
+    drain(&mut set, n);
+    set
+}
+
+/// One round of `yield_10`: push `n` children that wake themselves `yields`
+/// times before finishing, then drain. Returns the emptied set.
+pub(crate) fn yield_round<P: Peer>(n: usize, yields: u32) -> P::Set<Yield> {
+    let mut set = <P::Set<Yield> as Set<_>>::new();
+    for _ in 0..n {
+        set.push(Yield(yields));
+    }
+    drain(&mut set, n);
+    set
 }
 
 /// Completes on its second poll; on the first it parks a clone of its waker
