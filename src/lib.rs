@@ -36,29 +36,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-mod atomic_waker;
-mod budget;
-mod core;
-mod due;
-mod futures_unordered;
-mod header;
-mod iter;
-mod key;
-mod lanes;
-mod loom;
-mod page;
-mod set_api;
-mod slots;
-mod state;
-mod streams_unordered;
-mod wake_set;
-mod waker;
+mod engine;
+mod family;
+mod sets;
 
-pub use futures_unordered::{FuturesUnordered, WithKeys};
-pub use iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
-pub use key::Key;
-pub use lanes::Priority;
-pub use streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
+pub use engine::lanes::Priority;
+pub use sets::futures_unordered::{FuturesUnordered, WithKeys};
+pub use sets::iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
+pub use sets::key::Key;
+pub use sets::streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

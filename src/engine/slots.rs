@@ -15,8 +15,8 @@ use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::ptr;
 
-use crate::loom::{AtomicPtr, Ordering::*};
-use crate::page::{locate, page_len, MAX_PAGES};
+use crate::engine::loom::{AtomicPtr, Ordering::*};
+use crate::engine::page::{locate, page_len, MAX_PAGES};
 
 type Slot<F> = UnsafeCell<MaybeUninit<F>>;
 

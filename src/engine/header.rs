@@ -13,10 +13,10 @@
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
-use crate::atomic_waker::AtomicWaker;
-use crate::lanes::LANES;
-use crate::loom::{self, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
-use crate::page::{page_len, page_words, MAX_PAGES, WORD_BITS};
+use crate::engine::atomic_waker::AtomicWaker;
+use crate::engine::lanes::LANES;
+use crate::engine::loom::{self, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use crate::engine::page::{page_len, page_words, MAX_PAGES, WORD_BITS};
 
 /// Upper bound on references before we abort, as `std::sync::Arc` does.
 const MAX_REFS: usize = isize::MAX as usize;
@@ -137,7 +137,7 @@ impl Record {
     }
 }
 
-const _: () = assert!(core::mem::align_of::<Record>() >= 1 << crate::state::TAG_BITS);
+const _: () = assert!(core::mem::align_of::<Record>() >= 1 << crate::engine::state::TAG_BITS);
 
 impl Header {
     /// A new header with one reference, held by the set.

@@ -5,9 +5,9 @@ use core::task::{Context, Poll};
 
 use futures_core::stream::{FusedStream, Stream};
 
-use crate::core::{Core, Step};
-use crate::key::Key;
-use crate::set_api::impl_set_api;
+use crate::engine::core::{Core, Step};
+use crate::sets::key::Key;
+use crate::sets::set_api::impl_set_api;
 
 /// Merges many streams fairly: each stream is polled at most once per cycle
 /// and yields at most one item per poll, so a chatty stream cannot drown

@@ -8,7 +8,7 @@
 //! exactly where it stopped. Its memory is kept between cycles, so a steady
 //! state allocates nothing.
 
-use crate::page::WORD_BITS;
+use crate::engine::page::WORD_BITS;
 
 #[derive(Debug, Default)]
 pub(crate) struct DueSet {

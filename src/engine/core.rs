@@ -10,17 +10,17 @@ use core::pin::Pin;
 use core::ptr::{self, NonNull};
 use core::task::{Context, Poll};
 
-use crate::budget::Budget;
-use crate::due::DueSet;
-use crate::header::{Header, RecordPage};
-use crate::key::Key;
-use crate::lanes::{LaneShares, Priority, LANES, NORMAL};
-use crate::loom::{AtomicUsize, Ordering::*};
-use crate::page::{locate, MAX_CHILDREN, WORD_BITS};
-use crate::slots::Slots;
-use crate::state;
-use crate::wake_set::{MarkBatch, MarkOutcome};
-use crate::waker;
+use crate::engine::budget::Budget;
+use crate::engine::due::DueSet;
+use crate::engine::header::{Header, RecordPage};
+use crate::engine::lanes::{LaneShares, Priority, LANES, NORMAL};
+use crate::engine::loom::{AtomicUsize, Ordering::*};
+use crate::engine::page::{locate, MAX_CHILDREN, WORD_BITS};
+use crate::engine::slots::Slots;
+use crate::engine::state;
+use crate::engine::wake_set::{MarkBatch, MarkOutcome};
+use crate::engine::waker;
+use crate::sets::key::Key;
 
 /// What one poll of a child amounted to.
 pub(crate) enum Step<R> {
@@ -138,7 +138,7 @@ impl<T> Core<T> {
         if index >= MAX_CHILDREN {
             // Unwinding here would leave a claim without a child; this is
             // billions of children, far past any memory, so stop.
-            crate::loom::abort();
+            crate::engine::loom::abort();
         }
         let (page, offset) = locate(index);
         let records = self.header().page_or_alloc(self.header.0, page);
@@ -558,7 +558,7 @@ impl<T> Core<T> {
                 }
                 Pick::Yield => {
                     // Rule C2: one cycle per lane per call.
-                    crate::budget::yield_task(cx);
+                    crate::engine::budget::yield_task(cx);
                     self.budget.on_pending();
                     return Poll::Pending;
                 }

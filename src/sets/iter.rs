@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr;
 
-use crate::core::Core;
+use crate::engine::core::Core;
 
 /// Pinned shared references to the children, from `iter_pin_ref`.
 pub struct IterPinRef<'a, T> {

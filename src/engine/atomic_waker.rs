@@ -17,7 +17,7 @@
 
 use core::task::Waker;
 
-use crate::loom::{AtomicUsize, Ordering::*, UnsafeCell};
+use crate::engine::loom::{AtomicUsize, Ordering::*, UnsafeCell};
 
 const WAITING: usize = 0;
 const REGISTERING: usize = 0b01;

@@ -27,10 +27,10 @@
 //!
 //! This module has no `unsafe`.
 
-use crate::due::DueSet;
-use crate::header::{Header, RecordPage};
-use crate::loom::Ordering::*;
-use crate::page::{page_base, page_words, WORD_BITS};
+use crate::engine::due::DueSet;
+use crate::engine::header::{Header, RecordPage};
+use crate::engine::loom::Ordering::*;
+use crate::engine::page::{page_base, page_words, WORD_BITS};
 
 /// Outcome of [`RecordPage::mark`].
 #[must_use]

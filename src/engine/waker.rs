@@ -8,10 +8,10 @@
 use core::mem::ManuallyDrop;
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::header::{Header, Record};
-use crate::loom::Ordering::*;
-use crate::state::{self, TAG_MASK};
-use crate::wake_set::MarkOutcome;
+use crate::engine::header::{Header, Record};
+use crate::engine::loom::Ordering::*;
+use crate::engine::state::{self, TAG_MASK};
+use crate::engine::wake_set::MarkOutcome;
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 

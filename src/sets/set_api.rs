@@ -18,7 +18,7 @@ macro_rules! impl_set_api {
             /// assert_eq!(set.len(), 1);
             /// ```
             pub fn new() -> Self {
-                Self { core: $crate::core::Core::new() }
+                Self { core: $crate::engine::core::Core::new() }
             }
 
             /// Number of children in the set.

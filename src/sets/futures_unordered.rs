@@ -6,9 +6,9 @@ use core::task::{Context, Poll};
 
 use futures_core::stream::{FusedStream, Stream};
 
-use crate::core::{Core, Step};
-use crate::key::Key;
-use crate::set_api::impl_set_api;
+use crate::engine::core::{Core, Step};
+use crate::sets::key::Key;
+use crate::sets::set_api::impl_set_api;
 
 /// A set of futures that completes them in any order, polling each at most
 /// once per cycle, highest [`Priority`](crate::Priority) first.

@@ -1,0 +1,8 @@
+//! The set types: thin layers over the engine's `Core` that say what
+//! polling one child means, plus the API, keys and iterators they share.
+
+pub(crate) mod futures_unordered;
+pub(crate) mod iter;
+pub(crate) mod key;
+pub(crate) mod set_api;
+pub(crate) mod streams_unordered;
