@@ -13,7 +13,7 @@
 //!
 //! What loom checks for us in every model, beyond the asserts:
 //!
-//! - the set's atomics (`src/loom.rs` swaps in loom's types under
+//! - the set's atomics (`src/engine/loom.rs` swaps in loom's types under
 //!   `cfg(loom)`) are explored under the C11 memory model, and the
 //!   parent's `AtomicWaker` cell is a loom `UnsafeCell`, so a torn
 //!   register/wake is a causality error;

@@ -1,2 +1,4 @@
 //! What is built on the sets: futures-util's concurrency layer (ordered
 //! sets, joins, `select_all`, the buffered stream adapters) on the fair core.
+//! Each module uses the engine's crate-private `Core` API or the public set
+//! types, and adds no `unsafe` of its own where it can avoid it.
