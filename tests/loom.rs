@@ -1570,3 +1570,92 @@ fn loom_wakes_in_two_lanes() {
         "the low lane came first (its wake was seen first)",
     ]);
 }
+
+/// A child of [`loom_wakes_from_two_pages_vs_unchanged_parent`]: a filler
+/// that stays pending, or a [`Child`].
+enum Slot {
+    Filler,
+    Child(Child),
+}
+
+impl Future for Slot {
+    type Output = u32;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        match self.get_mut() {
+            Slot::Filler => Poll::Pending,
+            Slot::Child(child) => Pin::new(child).poll(cx),
+        }
+    }
+}
+
+/// Rule P1 with rule R1: the poller polls with the waker it registered in an
+/// earlier call, so it registers nothing (no read-modify-write on the
+/// parent's state) and goes idle without a re-check, while two children on
+/// different record pages are woken from two threads. Each `mark` can turn
+/// the lane's top word from zero (the poller's refill clears it in
+/// between), so both wakes can reach the parent's `AtomicWaker` at once, and
+/// one finds the other holding WAKING and delivers nothing itself: its bits
+/// must then be visible to the poll the other wake causes (the holder's
+/// unlock acquires them). No lost wake-up: both outputs come out.
+#[test]
+fn loom_wakes_from_two_pages_vs_unchanged_parent() {
+    let outcomes = model_with(
+        "loom_wakes_from_two_pages_vs_unchanged_parent",
+        20_000,
+        |tally| {
+            let mut set = FuturesUnordered::new();
+            let (a, msg_a, stash_a, _) = Child::new();
+            let (b, msg_b, stash_b, _) = Child::new();
+            set.push(Slot::Child(a));
+            // Indices 1..64 fill page 0, so `b` is on page 1.
+            for _ in 1..64 {
+                set.push(Slot::Filler);
+            }
+            set.push(Slot::Child(b));
+            let parent = Parent::new();
+            let mut seen = 0;
+            let mut out = Vec::new();
+            assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+            let waker_a = stash_a.take().expect("a polled once");
+            let waker_b = stash_b.take().expect("b polled once");
+
+            let waking_a = thread::spawn(move || {
+                msg_a.write(1);
+                waker_a.wake();
+            });
+            let waking_b = thread::spawn(move || {
+                msg_b.write(2);
+                waker_b.wake();
+            });
+            race(&mut set, &parent, &mut seen, &mut out);
+            tally.note(
+                [
+                    "racing poll saw neither wake",
+                    "racing poll saw one wake",
+                    "racing poll saw both wakes",
+                ][out.len()],
+            );
+            join(waking_a);
+            join(waking_b);
+            resume(&mut set, &parent, &mut seen, &mut out);
+            if parent.wakes() >= 2 {
+                tally.note("the parent was woken twice");
+            }
+            out.sort();
+            assert_eq!(
+                out,
+                [1, 2],
+                "lost wake-up: a woken child was never polled again"
+            );
+            drop(set);
+            assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+        },
+    );
+    outcomes.assert_seen(&[
+        "racing poll saw neither wake",
+        "racing poll saw one wake",
+        "racing poll saw both wakes",
+        "the parent was woken twice",
+    ]);
+}

@@ -198,7 +198,8 @@ impl<T> Core<T> {
         }
     }
 
-    /// `sync` for the poll loop, which looks at the bits itself right after.
+    /// `sync` for the poll loop, which looks at the bits itself right after,
+    /// and for `clear`, which discards them.
     #[inline]
     fn sync_for_poll(&mut self) {
         // Relaxed: as in `sync`.
@@ -291,7 +292,9 @@ impl<T> Core<T> {
 
     /// Removes every child, dropping each exactly once; keeps the storage.
     pub(crate) fn clear(&mut self) {
-        self.sync();
+        // No parent wake for the adopted pushes: they are dropped below,
+        // with every woken bit.
+        self.sync_for_poll();
         self.drop_children();
         self.recycled.clear();
         self.fresh = 0;
@@ -518,6 +521,12 @@ impl<T> Core<T> {
         mut poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
     ) -> Poll<Option<(Key, R)>> {
         self.sync_for_poll();
+        // Rule P1: every wake during and after this call reaches this call's
+        // waker. Unchanged (the usual case), that costs no atomic operation.
+        let parent = &self.header().parent;
+        if !parent.will_wake(cx.waker()) {
+            parent.register(cx.waker());
+        }
         // Only NORMAL in use (every plain `push`): no lane bookkeeping.
         let one_lane = self.lanes_in_use == 1 << NORMAL;
         // Rule C2: a lane whose cycle began in an earlier call finishes it
@@ -529,7 +538,6 @@ impl<T> Core<T> {
                 .filter(|&lane| !self.due[lane].is_empty())
                 .fold(0, |mask, lane| mask | 1 << lane)
         };
-        let mut registered = false;
         loop {
             match self.pick(&mut refilled, one_lane) {
                 Pick::Child(lane, index) => {
@@ -562,18 +570,15 @@ impl<T> Core<T> {
                     self.budget.on_pending();
                     return Poll::Pending;
                 }
+                Pick::Idle if self.len == 0 => {
+                    self.terminated = true;
+                    return Poll::Ready(None);
+                }
                 Pick::Idle => {
-                    if self.len == 0 {
-                        self.terminated = true;
-                        return Poll::Ready(None);
-                    }
-                    if registered {
-                        self.budget.on_pending();
-                        return Poll::Pending;
-                    }
-                    // Rule R1: register, then look at the bits once more.
-                    self.header().parent.register(cx.waker());
-                    registered = true;
+                    // Rule R1: this call's waker was registered before the
+                    // bits were looked at, so a later wake reaches it.
+                    self.budget.on_pending();
+                    return Poll::Pending;
                 }
             }
         }

@@ -160,8 +160,9 @@ impl Header {
     /// Whether any child of `lane` may have been woken since the last refill.
     #[inline]
     pub(crate) fn has_woken(&self, lane: usize) -> bool {
-        // Relaxed: a hint for the poller; `refill` and the registration check
-        // in the set give the ordering where it matters (rule R1).
+        // Relaxed: a hint for the poller. A `mark` it misses wakes the parent
+        // waker registered before this load (rules P1, R1), and the poll
+        // that wake causes happens after the mark.
         self.tops[lane].load(Relaxed) != 0
     }
 

@@ -53,12 +53,22 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn wake(data: *const ()) {
-    // SAFETY: the caller gives us this waker's reference; waking first and
-    // dropping after keeps the header alive throughout.
-    unsafe {
-        wake_by_ref(data);
-        drop_waker(data);
+    /// Gives up the waker's reference when dropped, also while unwinding
+    /// from a parent waker that panics, so the header is never leaked.
+    struct DropReference(*const ());
+    impl Drop for DropReference {
+        fn drop(&mut self) {
+            // SAFETY: `wake`'s caller gave us this waker's reference, and
+            // nothing uses the waker after this guard.
+            unsafe { drop_waker(self.0) }
+        }
     }
+
+    let reference = DropReference(data);
+    // SAFETY: the reference the guard holds keeps the header alive until
+    // after the wake.
+    unsafe { wake_by_ref(data) };
+    drop(reference);
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
