@@ -15,7 +15,7 @@ use crate::engine::due::DueSet;
 use crate::engine::header::{Header, RecordPage};
 use crate::engine::lanes::{LaneShares, Priority, LANES, NORMAL};
 use crate::engine::loom::{AtomicUsize, Ordering::*};
-use crate::engine::page::{locate, MAX_CHILDREN, WORD_BITS};
+use crate::engine::page::{locate, page_base, MAX_CHILDREN, WORD_BITS};
 use crate::engine::slots::Slots;
 use crate::engine::state;
 use crate::engine::wake_set::{MarkBatch, MarkOutcome};
@@ -56,6 +56,12 @@ pub(crate) struct Core<T> {
     ever_occupied: usize,
     /// Children known to the poller (pushes since `sync` excluded).
     pub(crate) len: usize,
+    /// Push order, by index: the stamp `sync` gave the slot's occupant when
+    /// it adopted it; larger is newer. The iterators yield the newest child
+    /// first, as futures-util's do. Grows a page at a time, like the slots.
+    stamps: Vec<u32>,
+    /// The stamp of the next adopted push.
+    next_stamp: u32,
     due: [DueSet; LANES],
     shares: LaneShares,
     budget: Budget,
@@ -107,6 +113,8 @@ impl<T> Core<T> {
             fresh: 0,
             ever_occupied: 0,
             len: 0,
+            stamps: Vec::new(),
+            next_stamp: 0,
             due: Default::default(),
             shares: LaneShares::new(),
             budget: Budget::default(),
@@ -226,6 +234,7 @@ impl<T> Core<T> {
         let from_recycled = claims.min(self.recycled.len());
         let recycled_start = self.recycled.len() - from_recycled;
         let fresh = self.fresh..self.fresh + (claims - from_recycled);
+        self.stamp_claims(claims, fresh.end);
         let outcome = if claims == 1 {
             // The steady state (one push per completion): mark it directly.
             let (page, offset) = locate(self.claimed_index(0));
@@ -239,6 +248,91 @@ impl<T> Core<T> {
         self.ever_occupied = self.ever_occupied.max(fresh.end);
         self.len += claims;
         outcome
+    }
+
+    /// Gives the `claims` pushes being adopted their push-order stamps, in
+    /// claim order (the order their `push` calls took their claims). `end`
+    /// is one past the highest index they fill.
+    #[inline]
+    fn stamp_claims(&mut self, claims: usize, end: usize) {
+        if self.stamps.len() < end {
+            self.grow_stamps(end);
+        }
+        if claims > (u32::MAX - self.next_stamp) as usize {
+            self.renumber_stamps();
+        }
+        for claim in 0..claims {
+            let index = self.claimed_index(claim);
+            self.stamps[index] = self.next_stamp;
+            self.next_stamp += 1;
+        }
+    }
+
+    /// Grows `stamps` to the end of the page holding index `end - 1`, so it
+    /// covers the same indices as the slot pages.
+    #[cold]
+    fn grow_stamps(&mut self, end: usize) {
+        let (page, _) = locate(end - 1);
+        let len = page_base(page + 1);
+        self.stamps.reserve_exact(len - self.stamps.len());
+        self.stamps.resize(len, 0);
+    }
+
+    /// Once per 2^32 adopted pushes: gives the live children the stamps
+    /// `0..n` in the same order, so stamps never wrap (the set holds fewer
+    /// than 2^31 children, so the next 2^31 pushes fit).
+    #[cold]
+    fn renumber_stamps(&mut self) {
+        let mut live: Vec<u32> = (0..self.fresh)
+            .filter(|&index| self.is_occupied(index))
+            .map(|index| index as u32)
+            .collect();
+        live.sort_unstable_by_key(|&index| self.stamps[index as usize]);
+        for (stamp, &index) in live.iter().enumerate() {
+            self.stamps[index as usize] = stamp as u32;
+        }
+        self.next_stamp = live.len() as u32;
+    }
+
+    /// Whether a child occupies `index` (below `fresh`), as seen by the
+    /// owner or by a reader through `&self` that does not read the child.
+    #[inline]
+    fn is_occupied(&self, index: usize) -> bool {
+        let (page, offset) = locate(index);
+        // Relaxed: `&mut self` orders the push that wrote the state, and a
+        // reader through `&self` loads it again with Acquire (`occupant`)
+        // before it touches the child.
+        self.header()
+            .page(page)
+            .is_some_and(|records| state::is_occupied(records.record(offset).state.load(Relaxed)))
+    }
+
+    /// The indices of the live children, newest push first: the pushes not
+    /// adopted yet (newest claim first; through `&self` some may still be
+    /// being written, and `occupant` skips those), then the adopted ones by
+    /// stamp. One allocation, `O(n log n)`.
+    pub(crate) fn newest_first(&self) -> Vec<u32> {
+        // Relaxed: claimed children are read only after their state is
+        // loaded with Acquire (`occupant`).
+        let claims = self.claims.load(Relaxed);
+        let from_recycled = claims.min(self.recycled.len());
+        let mut claimed: Vec<u32> = self.recycled[self.recycled.len() - from_recycled..].to_vec();
+        claimed.sort_unstable();
+        let mut order = Vec::with_capacity(self.len + claims);
+        order.extend(
+            (0..claims)
+                .rev()
+                .map(|claim| self.claimed_index(claim) as u32),
+        );
+        let unadopted = order.len();
+        order.extend(
+            (0..self.fresh as u32)
+                .filter(|&index| self.is_occupied(index as usize))
+                .filter(|index| claimed.binary_search(index).is_err()),
+        );
+        order[unadopted..]
+            .sort_unstable_by_key(|&index| core::cmp::Reverse(self.stamps[index as usize]));
+        order
     }
 
     /// Marks the children of many claims woken: those at `recycled`, and
@@ -444,15 +538,6 @@ impl<T> Core<T> {
     #[inline]
     pub(crate) fn occupant_ptr(&self, index: usize) -> *mut T {
         self.slots.get(index)
-    }
-
-    /// Upper bound of used indices, including pushes not yet synced.
-    #[inline]
-    pub(crate) fn high_water(&self) -> usize {
-        // Relaxed: the claimed children are then read only after their
-        // state is loaded with Acquire (`occupant`).
-        let claims = self.claims.load(Relaxed);
-        self.fresh + claims.saturating_sub(self.recycled.len())
     }
 
     /// Chooses the next child to poll: a starving lower lane first, else the
@@ -671,5 +756,29 @@ impl<T> Drop for Core<T> {
         self.drop_children();
         // `slots` frees its pages and `header` drops the set's reference as
         // fields, even if a child's `Drop` panicked above.
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_renumber_instead_of_wrapping() {
+        let mut core = Core::<u32>::new();
+        core.next_stamp = u32::MAX - 4;
+        for value in 0..3 {
+            core.push(value, Priority::NORMAL);
+        }
+        core.sync();
+        assert_eq!(core.next_stamp, u32::MAX - 1);
+        // Three more do not fit below u32::MAX: the live ones are renumbered
+        // 0..3 first, in order, and the new ones follow.
+        for value in 3..6 {
+            core.push(value, Priority::NORMAL);
+        }
+        core.sync();
+        assert_eq!(core.next_stamp, 6);
+        assert_eq!(core.newest_first(), [5, 4, 3, 2, 1, 0]);
     }
 }

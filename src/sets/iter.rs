@@ -1,27 +1,33 @@
 //! Iterators over the children of a set, shared by every set type.
+//!
+//! Every iterator yields the most recently pushed child first, as
+//! futures-util's do: it takes the set's push order once when it is made
+//! (`Core::newest_first`, one allocation), so pushing and polling pay only
+//! a stamp per adopted push.
 
 use core::fmt;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr;
 
+use std::vec;
+
 use crate::engine::core::Core;
 
 /// Pinned shared references to the children, from `iter_pin_ref`.
 pub struct IterPinRef<'a, T> {
     core: &'a Core<T>,
-    next: usize,
-    end: usize,
+    order: vec::IntoIter<u32>,
     remaining: usize,
 }
 
 impl<'a, T> IterPinRef<'a, T> {
     pub(crate) fn new(core: &'a Core<T>) -> Self {
+        let order = core.newest_first();
         Self {
             core,
-            next: 0,
-            end: core.high_water(),
-            remaining: core.len(),
+            remaining: order.len(),
+            order: order.into_iter(),
         }
     }
 }
@@ -30,10 +36,8 @@ impl<'a, T> Iterator for IterPinRef<'a, T> {
     type Item = Pin<&'a T>;
 
     fn next(&mut self) -> Option<Pin<&'a T>> {
-        while self.remaining > 0 && self.next < self.end {
-            let index = self.next;
-            self.next += 1;
-            if let Some(child) = self.core.occupant(index) {
+        for index in self.order.by_ref() {
+            if let Some(child) = self.core.occupant(index as usize) {
                 self.remaining -= 1;
                 // SAFETY: the child is live (OCCUPIED seen with Acquire) and
                 // cannot be removed or moved while `&'a` set is held (S1, S2).
@@ -80,8 +84,7 @@ impl<T: Unpin> ExactSizeIterator for Iter<'_, T> {}
 /// Pinned mutable references to the children, from `iter_pin_mut`.
 pub struct IterPinMut<'a, T> {
     core: *const Core<T>,
-    next: usize,
-    end: usize,
+    order: vec::IntoIter<u32>,
     remaining: usize,
     _marker: PhantomData<&'a mut Core<T>>,
 }
@@ -89,10 +92,10 @@ pub struct IterPinMut<'a, T> {
 impl<'a, T> IterPinMut<'a, T> {
     pub(crate) fn new(core: &'a mut Core<T>) -> Self {
         core.sync();
+        let order = core.newest_first();
         Self {
-            next: 0,
-            end: core.fresh,
-            remaining: core.len,
+            remaining: order.len(),
+            order: order.into_iter(),
             core,
             _marker: PhantomData,
         }
@@ -110,10 +113,8 @@ impl<'a, T> Iterator for IterPinMut<'a, T> {
     fn next(&mut self) -> Option<Pin<&'a mut T>> {
         // SAFETY: we stand for an exclusive borrow of the set for `'a`.
         let core = unsafe { &*self.core };
-        while self.remaining > 0 && self.next < self.end {
-            let index = self.next;
-            self.next += 1;
-            if let Some(child) = core.occupant(index) {
+        for index in self.order.by_ref() {
+            if let Some(child) = core.occupant(index as usize) {
                 self.remaining -= 1;
                 // SAFETY: the child is live, each index is yielded once, so
                 // the mutable references are disjoint, and children never
@@ -162,13 +163,14 @@ impl<T: Unpin> ExactSizeIterator for IterMut<'_, T> {}
 /// not yet taken.
 pub struct IntoIter<T: Unpin> {
     core: Core<T>,
-    next: usize,
+    order: vec::IntoIter<u32>,
 }
 
 impl<T: Unpin> IntoIter<T> {
     pub(crate) fn new(mut core: Core<T>) -> Self {
         core.sync();
-        Self { core, next: 0 }
+        let order = core.newest_first().into_iter();
+        Self { core, order }
     }
 }
 
@@ -176,9 +178,8 @@ impl<T: Unpin> Iterator for IntoIter<T> {
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        while self.next < self.core.fresh {
-            let index = self.next;
-            self.next += 1;
+        for index in self.order.by_ref() {
+            let index = index as usize;
             if self.core.vacate(index).is_some() {
                 // SAFETY: `vacate` found a live child and made us its owner
                 // (S1); it is `Unpin`, so moving it out is fine.
