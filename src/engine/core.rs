@@ -234,13 +234,15 @@ impl<T> Core<T> {
         let from_recycled = claims.min(self.recycled.len());
         let recycled_start = self.recycled.len() - from_recycled;
         let fresh = self.fresh..self.fresh + (claims - from_recycled);
-        self.stamp_claims(claims, fresh.end);
         let outcome = if claims == 1 {
             // The steady state (one push per completion): mark it directly.
-            let (page, offset) = locate(self.claimed_index(0));
+            let index = self.claimed_index(0);
+            self.stamp_one(index);
+            let (page, offset) = locate(index);
             let records = self.page(page);
             records.mark(self.header(), claim_lane(records, offset, one_lane), offset)
         } else {
+            self.stamp_claims(recycled_start, fresh.clone());
             self.mark_claims(&self.recycled[recycled_start..], fresh.clone(), one_lane)
         };
         self.recycled.truncate(recycled_start);
@@ -250,22 +252,43 @@ impl<T> Core<T> {
         outcome
     }
 
-    /// Gives the `claims` pushes being adopted their push-order stamps, in
-    /// claim order (the order their `push` calls took their claims). `end`
-    /// is one past the highest index they fill.
+    /// Gives the one push being adopted, at `index`, its push-order stamp.
     #[inline]
-    fn stamp_claims(&mut self, claims: usize, end: usize) {
-        if self.stamps.len() < end {
-            self.grow_stamps(end);
+    fn stamp_one(&mut self, index: usize) {
+        if index >= self.stamps.len() || self.next_stamp == u32::MAX {
+            return self.stamp_one_slow(index);
         }
+        self.stamps[index] = self.next_stamp;
+        self.next_stamp += 1;
+    }
+
+    #[cold]
+    fn stamp_one_slow(&mut self, index: usize) {
+        self.stamp_claims(self.recycled.len(), index..index + 1);
+    }
+
+    /// Gives the pushes being adopted their push-order stamps, in claim
+    /// order (the order their `push` calls took their claims): first the
+    /// recycled indices from `recycled_start` (claims take them from the
+    /// end), then the `fresh` range.
+    fn stamp_claims(&mut self, recycled_start: usize, fresh: Range<usize>) {
+        if self.stamps.len() < fresh.end {
+            self.grow_stamps(fresh.end);
+        }
+        let claims = self.recycled.len() - recycled_start + fresh.len();
         if claims > (u32::MAX - self.next_stamp) as usize {
             self.renumber_stamps();
         }
-        for claim in 0..claims {
-            let index = self.claimed_index(claim);
-            self.stamps[index] = self.next_stamp;
-            self.next_stamp += 1;
+        let mut stamp = self.next_stamp;
+        for &index in self.recycled[recycled_start..].iter().rev() {
+            self.stamps[index as usize] = stamp;
+            stamp += 1;
         }
+        for slot in &mut self.stamps[fresh] {
+            *slot = stamp;
+            stamp += 1;
+        }
+        self.next_stamp = stamp;
     }
 
     /// Grows `stamps` to the end of the page holding index `end - 1`, so it
