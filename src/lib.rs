@@ -41,6 +41,8 @@ mod family;
 mod sets;
 
 pub use engine::lanes::Priority;
+pub use family::join::{join_all, try_join_all, JoinAll, TryJoinAll};
+pub use family::ordered::FuturesOrdered;
 pub use sets::futures_unordered::{FuturesUnordered, WithKeys};
 pub use sets::iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
 pub use sets::key::Key;

@@ -2,3 +2,6 @@
 //! sets, joins, `select_all`, the buffered stream adapters) on the fair core.
 //! Each module uses the engine's crate-private `Core` API or the public set
 //! types, and adds no `unsafe` of its own where it can avoid it.
+
+pub(crate) mod join;
+pub(crate) mod ordered;
