@@ -37,10 +37,11 @@ use criterion::{
 use futures::task::noop_waker_ref;
 
 use common::{
-    drain, drain_streams, next, poll_once, set_any_for, shuffled, wake_all, Board, Floor,
-    FuturesBuffered, FuturesConcurrency, FuturesUtil, FuturesUtilStreamFutures, Parked, Peer,
-    PendingOnce, PendingStream, SelectAll, Set, StreamFloor, StreamGroup, StreamPeer, StreamSet,
-    Unicycle, UnicycleStreams, VelodromePeer, VelodromeStreams, Yield,
+    drain, drain_streams, next, parked_set, poll_once, server_event, set_any_for, shuffled,
+    wake_all, Board, Floor, FuturesBuffered, FuturesConcurrency, FuturesUtil,
+    FuturesUtilStreamFutures, Parked, Peer, PendingOnce, PendingStream, SelectAll, Set,
+    StreamFloor, StreamGroup, StreamPeer, StreamSet, Unicycle, UnicycleStreams, VelodromePeer,
+    VelodromeStreams, Yield,
 };
 
 /// Children per set in the small and large runs.
@@ -266,6 +267,67 @@ fn bench_one_wake(c: &mut Criterion) {
         group.sampling_mode(SamplingMode::Auto);
         group.bench_with_input(BenchmarkId::new(FLOOR, n), &n, |b, &n| one_wake_floor(b, n));
         bench_peers!(group, n, one_wake);
+    }
+    group.finish();
+}
+
+// --------------------------------------------------------------- server_event
+
+/// A server's hot path: `n` parked children; each iteration wakes one (in a
+/// scattered order), takes its output, pushes a fresh child in its place
+/// and polls until the new child has parked its waker. Timed: the events
+/// only; the set stays at `n` children throughout.
+fn server_event_bench<P: Peer>(b: &mut Bencher<'_>, n: usize) {
+    let order = shuffled(n, WAKE_ORDER_SEED);
+    let board = Board::new(n);
+    let mut set: P::Set<Parked> = parked_set(&board, n);
+    let mut next = 0;
+    b.iter_custom(|iters| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            server_event(&mut set, &board, order[next]);
+            next = (next + 1) % n;
+        }
+        start.elapsed()
+    });
+}
+
+fn server_event_floor(b: &mut Bencher<'_>, n: usize) {
+    let order = shuffled(n, WAKE_ORDER_SEED);
+    let board = Board::new(n);
+    let mut floor = Floor::new((0..n).map(|id| Parked::new(id, &board)));
+    let mut cx = Context::from_waker(noop_waker_ref());
+    for index in 0..n {
+        let _ = floor.poll_slot(index, &mut cx);
+    }
+    let mut next = 0;
+    b.iter_custom(|iters| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let id = order[next];
+            next = (next + 1) % n;
+            board.release(id);
+            let Poll::Ready(out) = floor.poll_slot(id, &mut cx) else {
+                panic!("released child {id} still pending");
+            };
+            black_box(out);
+            board.rearm(id);
+            floor.replace(id, Parked::new(id, &board));
+            let _ = floor.poll_slot(id, &mut cx);
+        }
+        start.elapsed()
+    });
+}
+
+fn bench_server_event(c: &mut Criterion) {
+    let mut group = c.benchmark_group("server_event");
+    for n in SIZES {
+        tune(&mut group, n, 1);
+        group.sampling_mode(SamplingMode::Auto);
+        group.bench_with_input(BenchmarkId::new(FLOOR, n), &n, |b, &n| {
+            server_event_floor(b, n)
+        });
+        bench_peers!(group, n, server_event_bench);
     }
     group.finish();
 }
@@ -606,6 +668,7 @@ criterion_group! {
     name = sets;
     config = config();
     targets = bench_ready_drain, bench_pending_once, bench_yield_10, bench_one_wake,
+        bench_server_event,
         bench_cross_thread, bench_steady_state, bench_mutex_contention,
         bench_budget_pressure
 }

@@ -11,7 +11,9 @@
 //! `unicycle`, `futures-concurrency`. Workloads (as in `benches/sets.rs`):
 //! `ready_drain`, `pending_once`, `yield_10` (each 100 sets of 1,000
 //! children, pushed then drained) and `steady_state` (100,000 completions in
-//! a set kept at 1,000 children). Divide valgrind's `I refs` by the
+//! a set kept at 1,000 children) and `server_event` (1,000 parked
+//! children, then 100,000 events: wake one, take its output, push a fresh
+//! child in its place, poll until it parks). Divide valgrind's `I refs` by the
 //! children (100,000) for instructions per child; a run with an unknown
 //! workload name gives the fixed cost of starting the program.
 
@@ -40,6 +42,14 @@ fn run<P: Peer>(workload: &str) {
             for i in 0..SIZE * ROUNDS {
                 drain(&mut set, 1);
                 set.push(Yield(i as u32 % 3));
+            }
+        }
+        "server_event" => {
+            let board = common::Board::new(SIZE);
+            let mut set: P::Set<common::Parked> = common::parked_set(&board, SIZE);
+            let order = common::shuffled(SIZE, 0x9E37_79B9_7F4A_7C15);
+            for i in 0..SIZE * ROUNDS {
+                common::server_event(&mut set, &board, order[i % SIZE]);
             }
         }
         other => eprintln!("unknown workload {other}: nothing run"),

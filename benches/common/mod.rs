@@ -400,6 +400,47 @@ impl Board {
     pub(crate) fn parked(&self) -> usize {
         self.wakers.borrow().iter().filter(|w| w.is_some()).count()
     }
+
+    /// Whether child `id` has parked its waker (polled while pending).
+    #[inline]
+    pub(crate) fn is_parked(&self, id: usize) -> bool {
+        self.wakers.borrow()[id].is_some()
+    }
+
+    /// Makes id `id` pending again, for a new child that reuses it.
+    #[inline]
+    pub(crate) fn rearm(&self, id: usize) {
+        self.released[id].set(false);
+    }
+}
+
+/// A set of `n` parked children, each polled once (so each holds a waker).
+pub(crate) fn parked_set<S: Set<Parked>>(board: &Rc<Board>, n: usize) -> S {
+    let mut set = S::new();
+    for id in 0..n {
+        set.push(Parked::new(id, board));
+    }
+    while board.parked() < n {
+        poll_once(&mut set);
+    }
+    set
+}
+
+/// One event of `server_event`, a server's hot path: child `id` of a set of
+/// parked children is woken, its output taken, and a fresh child pushed in
+/// its place and polled until it has parked its waker.
+#[inline]
+pub(crate) fn server_event<S: Set<Parked>>(set: &mut S, board: &Rc<Board>, id: usize) {
+    board.release(id);
+    drain(set, 1);
+    board.rearm(id);
+    set.push(Parked::new(id, board));
+    let mut cx = Context::from_waker(noop_waker_ref());
+    while !board.is_parked(id) {
+        if let Poll::Ready(out) = set.poll_set(&mut cx) {
+            black_box(out);
+        }
+    }
 }
 
 /// Pending until the board releases its id; keeps its latest waker there.
