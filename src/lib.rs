@@ -41,6 +41,8 @@ mod family;
 mod sets;
 
 pub use engine::lanes::Priority;
+#[cfg(feature = "tokio")]
+pub use family::deadlines::{DeadlineSet, Deadlines, Elapsed};
 pub use family::join::{join_all, try_join_all, JoinAll, TryJoinAll};
 pub use family::ordered::FuturesOrdered;
 pub use sets::futures_unordered::{FuturesUnordered, WithKeys};

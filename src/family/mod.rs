@@ -3,5 +3,7 @@
 //! Each module uses the engine's crate-private `Core` API or the public set
 //! types, and adds no `unsafe` of its own where it can avoid it.
 
+#[cfg(feature = "tokio")]
+pub(crate) mod deadlines;
 pub(crate) mod join;
 pub(crate) mod ordered;
