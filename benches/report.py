@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
-"""Ratio table and bar chart from the `sets` benchmark's criterion output.
+"""Ratio tables and bar charts from the `sets` and `family` benchmarks'
+criterion output.
 
 Reads every `<criterion dir>/<group>/<implementation>/<size>/new/` (the
 `estimates.json` and `benchmark.json` criterion writes there), and prints a
 Markdown table to stdout: per workload and size, futures-util's time per
 child, then each implementation's time divided by futures-util's (lower is
 faster; 1.00 is futures-util). The sets of streams (`streams*` workloads)
-get a second table, whose baseline is futures-util's `select_all`. With a
-path, also writes an SVG bar chart of the futures sets' ratios on a log
-scale, and one of the streams' ratios next to it (`CHART-streams.svg`; at
-CHART itself when there are only streams).
+get a second table, whose baseline is futures-util's `select_all`, and the
+family (`family_*` workloads, from `benches/family.rs`) a third, whose
+baseline is futures-util's counterpart of each type. With a path, also
+writes an SVG bar chart of the futures sets' ratios on a log scale, and one
+per other table next to it (`CHART-streams.svg`, `CHART-family.svg`; at
+CHART itself when only one table is printed).
 
-    python3 benches/report.py [--criterion DIR] [CHART.svg]
+    python3 benches/report.py [--criterion DIR] [--tables LIST] [CHART.svg]
+
+LIST is a comma-separated subset of `sets,streams,family` (default: all
+three; tables with no results are skipped), e.g. `--tables family
+docs/benchmarks-family.svg` after `cargo bench --bench family`.
 
 DIR defaults to `$CARGO_TARGET_DIR/criterion`, else `target/criterion`.
 Standard library only.
@@ -29,6 +36,13 @@ BASELINE = "futures-util"
 # STREAMS_PREFIX.
 STREAMS_BASELINE = "select_all"
 STREAMS_PREFIX = "streams"
+# The family built on the sets (benches/family.rs): workloads whose name
+# starts with FAMILY_PREFIX; baseline futures-util, as for the sets.
+FAMILY_PREFIX = "family_"
+# The implementation under test, and the column that compares it with the
+# fastest other implementation (the floor excluded) in the family table.
+SUBJECT = "velodrome"
+VS_BEST = "velodrome / best peer"
 # Column order; implementations not listed here follow in name order.
 IMPLEMENTATIONS = [
     "floor",
@@ -50,6 +64,16 @@ WORKLOADS = [
     "budget_pressure",
     "streams_ready",
     "streams_pending",
+    "family_ordered",
+    "family_buffer_unordered_ready",
+    "family_buffer_unordered_pending_once",
+    "family_buffer_unordered_yield_10",
+    "family_buffered_ready",
+    "family_buffered_pending_once",
+    "family_buffered_yield_10",
+    "family_join_all",
+    "family_try_join_all",
+    "family_select_all",
 ]
 # Column order of the streams table.
 STREAMS_IMPLEMENTATIONS = [
@@ -118,11 +142,16 @@ def size_key(size):
 
 
 def split(results):
-    """(futures sets' results, streams' results)"""
-    futures, streams = {}, {}
+    """(futures sets' results, streams' results, family's results)"""
+    futures, streams, family = {}, {}, {}
     for row, times in results.items():
-        (streams if row[0].startswith(STREAMS_PREFIX) else futures)[row] = times
-    return futures, streams
+        if row[0].startswith(STREAMS_PREFIX):
+            streams[row] = times
+        elif row[0].startswith(FAMILY_PREFIX):
+            family[row] = times
+        else:
+            futures[row] = times
+    return futures, streams, family
 
 
 def rows_and_columns(results, known=IMPLEMENTATIONS):
@@ -150,10 +179,37 @@ def format_nanos(ns):
     return f"{ns:.1f} ns"
 
 
-def markdown(results, baseline=BASELINE, known=IMPLEMENTATIONS, unit="child"):
+FAMILY_INTRO = (
+    "The family: time per child (per item in family_select_all) divided by "
+    f"{BASELINE}'s counterpart (FuturesOrdered, buffer_unordered, buffered, "
+    "join_all, try_join_all, select_all); lower is faster. Criterion mean "
+    f"estimates. The last column is {SUBJECT}'s time over the fastest "
+    "other implementation's (the floor excluded): at most 1.00 meets the "
+    "target."
+)
+
+
+def vs_best(times):
+    """SUBJECT's time over the fastest peer's (None if either is missing)."""
+    peers = [t for name, t in times.items() if name not in ("floor", SUBJECT)]
+    if SUBJECT not in times or not peers or min(peers) <= 0:
+        return None
+    return times[SUBJECT] / min(peers)
+
+
+def markdown(
+    results,
+    baseline=BASELINE,
+    known=IMPLEMENTATIONS,
+    unit="child",
+    intro=None,
+    best=False,
+):
     rows, columns = rows_and_columns(results, known)
     out = []
-    if baseline == BASELINE:
+    if intro is not None:
+        out.append(intro)
+    elif baseline == BASELINE:
         out.append(
             "Time per child (per completed child in one_wake and steady_state) "
             f"divided by {BASELINE}'s; lower is faster. Criterion mean estimates."
@@ -165,14 +221,19 @@ def markdown(results, baseline=BASELINE, known=IMPLEMENTATIONS, unit="child"):
         )
     out.append("")
     header = ["workload", "size", f"{baseline} per {unit}"] + columns
+    if best:
+        header.append(VS_BEST)
     out.append("| " + " | ".join(header) + " |")
-    out.append("|---|---:|---:|" + "---:|" * len(columns))
+    out.append("|---|---:|---:|" + "---:|" * (len(header) - 3))
     for row in rows:
         times = results[row]
         base = times.get(baseline)
         cells = [row[0], row[1], format_nanos(base) if base is not None else "—"]
         for name in columns:
             r = ratio(times, name, baseline)
+            cells.append("—" if r is None else f"{r:.2f}")
+        if best:
+            r = vs_best(times)
             cells.append("—" if r is None else f"{r:.2f}")
         out.append("| " + " | ".join(cells) + " |")
     skipped = [
@@ -269,6 +330,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chart", nargs="?", help="write an SVG bar chart here")
     parser.add_argument(
+        "--tables",
+        default="sets,streams,family",
+        help="comma-separated tables to print and chart (default: %(default)s)",
+    )
+    parser.add_argument(
         "--criterion",
         default=default_dir(),
         help="criterion output directory (default: %(default)s)",
@@ -277,24 +343,37 @@ def main():
     results = load(args.criterion)
     if not results:
         sys.exit(f"no criterion results under {args.criterion}")
-    futures, streams = split(results)
+    wanted = {name.strip() for name in args.tables.split(",") if name.strip()}
+    unknown = wanted - {"sets", "streams", "family"}
+    if unknown:
+        sys.exit(f"unknown tables: {', '.join(sorted(unknown))}")
+    futures, streams, family = split(results)
     streams_args = (STREAMS_BASELINE, STREAMS_IMPLEMENTATIONS, "item")
-    tables = []
-    if futures:
-        tables.append(markdown(futures))
-    if streams:
-        tables.append(markdown(streams, *streams_args))
-    print("\n\n".join(tables))
+    # (name, results, markdown arguments, svg arguments), in print order.
+    selected = [
+        (name, res, md, sv)
+        for name, res, md, sv in [
+            ("sets", futures, {}, ()),
+            ("streams", streams, dict(zip(("baseline", "known", "unit"), streams_args)),
+             streams_args),
+            ("family", family, {"intro": FAMILY_INTRO, "best": True}, ()),
+        ]
+        if name in wanted and res
+    ]
+    if not selected:
+        sys.exit(f"no results for the tables {args.tables} under {args.criterion}")
+    print("\n\n".join(markdown(res, **md) for _name, res, md, _sv in selected))
     if args.chart:
         charts = []
-        if futures:
-            charts.append((args.chart, svg(futures)))
-        if streams:
-            path = args.chart
-            if futures:
-                stem, ext = os.path.splitext(args.chart)
-                path = f"{stem}-streams{ext or '.svg'}"
-            charts.append((path, svg(streams, *streams_args)))
+        stem, ext = os.path.splitext(args.chart)
+        for k, (name, res, _md, sv) in enumerate(selected):
+            # The first table selected gets CHART itself unless the sets'
+            # table is printed too (the sets' chart always owns CHART).
+            if len(selected) == 1 or (k == 0 and name == "sets"):
+                path = args.chart
+            else:
+                path = f"{stem}-{name}{ext or '.svg'}"
+            charts.append((path, svg(res, *sv)))
         for path, chart in charts:
             with open(path, "w") as f:
                 f.write(chart)
