@@ -126,15 +126,18 @@ enum Expect {
 
 #[tokio::test(start_paused = true)]
 async fn mixed_deadlines_report_every_child_exactly_once_and_len_stays_right() {
-    let n = if cfg!(miri) { 200 } else { 100_000 };
+    let n = if cfg!(miri) { 64 } else { 100_000 };
     let start = Instant::now();
     let mut set: Deadlines<FuturesUnordered<_>> = Deadlines::new();
     // key -> (id, work, expected outcome, deadline)
     let mut pending: HashMap<Key, (usize, u64, Expect, Option<Instant>)> = HashMap::new();
     let lanes = [Priority::HIGH, Priority::NORMAL, Priority::LOW];
+    // Work and deadlines spread over about `span` ms (each distinct
+    // millisecond is one turn of the runtime's timer: few under Miri).
+    let span: u64 = if cfg!(miri) { 23 } else { 97 };
     for id in 0..n {
-        let work = (id as u64 * 7919) % 97;
-        let limit = (id as u64 * 31) % 101;
+        let work = (id as u64 * 7919) % span;
+        let limit = (id as u64 * 31) % (span + 4);
         let child = request(work, id);
         let (key, deadline) = match id % 4 {
             0 => (set.insert(child), None),
@@ -297,10 +300,10 @@ async fn deadlines_in_every_lane_expire_with_their_keys() {
     );
     assert!(set.cancel(normal));
     let mut reports = Vec::new();
-    for _ in 0..50 {
-        advance(ms(1)).await;
+    for _ in 0..10 {
+        advance(ms(5)).await;
         // Enough polls for the LOW lane's turn (the starvation bound is 16
-        // HIGH polls) within each millisecond.
+        // HIGH polls) within each step.
         for _ in 0..20 {
             if let Poll::Ready(Some((key, result))) = poll_once(&mut set).await {
                 reports.push((key, result.is_ok(), (Instant::now() - start).as_millis()));
@@ -312,7 +315,7 @@ async fn deadlines_in_every_lane_expire_with_their_keys() {
     // woken delays by a few milliseconds.
     assert_eq!(reports[..2], [(low, false, 10), (high, false, 30)]);
     assert!(
-        matches!(reports[2..], [(key, true, at)] if key == free_low && (40..50).contains(&at)),
+        matches!(reports[2..], [(key, true, at)] if key == free_low && (40..=50).contains(&at)),
         "{reports:?}"
     );
     assert!(set.contains(spinner));
@@ -471,10 +474,10 @@ async fn drain<S: Stream + Unpin>(set: &mut S) -> usize {
 
 #[tokio::test(start_paused = true)]
 async fn insert_with_deadline_allocates_nothing_in_steady_state() {
-    let n = if cfg!(miri) { 100 } else { 10_000 };
+    let n = if cfg!(miri) { 70 } else { 10_000 };
     let mut set: Deadlines<FuturesUnordered<_>> = Deadlines::new();
     let mut counts = Vec::new();
-    for round in 0..3 {
+    for round in 0..4 {
         let before = allocations();
         let deadline = Instant::now() + ms(100);
         for id in 0..n {
@@ -484,11 +487,13 @@ async fn insert_with_deadline_allocates_nothing_in_steady_state() {
         assert_eq!(drain(&mut set).await, n);
         counts.push((round, inserts, allocations() - before));
     }
-    // The first round grows the pages, the heap and the position table.
+    // The first round grows the pages, the heap and the position table; the
+    // first yield for the budget (every 128 outputs: in round 0 or 1) grows
+    // tokio's list of deferred wake-ups, once.
     assert!(counts[0].2 > 0);
     assert_eq!(
-        &counts[1..],
-        [(1, 0, 0), (2, 0, 0)],
+        &counts[2..],
+        [(2, 0, 0), (3, 0, 0)],
         "(round, inserts, inserts and completions)"
     );
 }
@@ -524,7 +529,7 @@ async fn allocations_of_expiring_round(n: usize) -> usize {
 
 #[tokio::test(start_paused = true)]
 async fn one_timer_allocations_do_not_grow_with_the_number_of_deadlines() {
-    let (small, large) = if cfg!(miri) { (10, 40) } else { (100, 2_000) };
+    let (small, large) = if cfg!(miri) { (4, 12) } else { (100, 2_000) };
     assert_eq!(allocations_of_expiring_round(small).await, 0);
     assert_eq!(allocations_of_expiring_round(large).await, 0);
 }
@@ -569,7 +574,7 @@ fn outputs_before_sibling_runs(n: usize) -> usize {
 
 #[test]
 fn busy_deadline_set_yields_within_128_outputs() {
-    let n = if cfg!(miri) { 300 } else { 10_000 };
+    let n = if cfg!(miri) { 150 } else { 10_000 };
     let before = outputs_before_sibling_runs(n);
     assert!(before <= 128, "sibling waited for {before} outputs");
     assert!(
@@ -582,7 +587,7 @@ fn busy_deadline_set_yields_within_128_outputs() {
 async fn expiries_alone_yield_every_128_outputs() {
     // Only expiries (the set's own poll is `Pending` each time): the task
     // still yields, so a sibling runs.
-    let n = if cfg!(miri) { 300 } else { 10_000 };
+    let n = if cfg!(miri) { 150 } else { 10_000 };
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {

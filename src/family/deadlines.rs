@@ -52,6 +52,7 @@ use crate::sets::streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
 /// assert_eq!(elapsed.to_string(), "deadline has elapsed");
 /// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Elapsed {
     deadline: Instant,
@@ -106,11 +107,29 @@ impl std::error::Error for Elapsed {}
 ///     Deadlines::new();
 /// assert!(set.is_empty());
 /// ```
-pub trait DeadlineSet: sealed::Sealed {}
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub trait DeadlineSet: sealed::Sealed {
+    /// A child of the set: a future or a stream.
+    type Child;
+    /// What the set reports for a child that did not time out: an output,
+    /// an item, or (`IndexedStreamsUnordered`) `Some(item)` / `None`.
+    type Output;
+}
 
-impl<F: Future> DeadlineSet for FuturesUnordered<F> {}
-impl<St: Stream> DeadlineSet for StreamsUnordered<St> {}
-impl<St: Stream> DeadlineSet for IndexedStreamsUnordered<St> {}
+impl<F: Future> DeadlineSet for FuturesUnordered<F> {
+    type Child = F;
+    type Output = F::Output;
+}
+
+impl<St: Stream> DeadlineSet for StreamsUnordered<St> {
+    type Child = St;
+    type Output = St::Item;
+}
+
+impl<St: Stream> DeadlineSet for IndexedStreamsUnordered<St> {
+    type Child = St;
+    type Output = Option<St::Item>;
+}
 
 mod sealed {
     use super::*;
@@ -132,20 +151,24 @@ mod sealed {
     /// end of each stream is seen and its deadline dropped at once.
     pub trait Sealed {
         type Inner: Default + Unpin;
-        type Child;
-        type Output;
         /// Whether items restart a timeout (streams).
         const STREAMS: bool;
 
-        fn insert(set: &Self::Inner, child: Self::Child, priority: Priority) -> Key;
+        fn insert(set: &Self::Inner, child: Self::Child, priority: Priority) -> Key
+        where
+            Self: DeadlineSet;
         fn poll_event(
             set: &mut Self::Inner,
             cx: &mut Context<'_>,
-        ) -> Poll<Option<(Key, Event<Self::Output>)>>;
+        ) -> Poll<Option<(Key, Event<Self::Output>)>>
+        where
+            Self: DeadlineSet;
         /// The last poll of a child whose deadline passed and that is
         /// dropped right after: futures only (a stream that yielded here
         /// would stay, but with the parent's waker instead of its own).
-        fn poll_last(set: &mut Self::Inner, key: Key, cx: &mut Context<'_>) -> Poll<Self::Output>;
+        fn poll_last(set: &mut Self::Inner, key: Key, cx: &mut Context<'_>) -> Poll<Self::Output>
+        where
+            Self: DeadlineSet;
         fn cancel(set: &mut Self::Inner, key: Key) -> bool;
         fn contains(set: &Self::Inner, key: Key) -> bool;
         fn len(set: &Self::Inner) -> usize;
@@ -156,7 +179,11 @@ mod sealed {
     /// The forwarding half of `Sealed`, the same for every set type.
     macro_rules! forward {
         () => {
-            fn insert(set: &Self::Inner, child: Self::Child, priority: Priority) -> Key {
+            fn insert(
+                set: &Self::Inner,
+                child: <Self as DeadlineSet>::Child,
+                priority: Priority,
+            ) -> Key {
                 set.insert_with_priority(child, priority)
             }
             fn cancel(set: &mut Self::Inner, key: Key) -> bool {
@@ -179,8 +206,6 @@ mod sealed {
 
     impl<F: Future> Sealed for FuturesUnordered<F> {
         type Inner = FuturesUnordered<F>;
-        type Child = F;
-        type Output = F::Output;
         const STREAMS: bool = false;
 
         forward!();
@@ -188,12 +213,16 @@ mod sealed {
         fn poll_event(
             set: &mut Self::Inner,
             cx: &mut Context<'_>,
-        ) -> Poll<Option<(Key, Event<F::Output>)>> {
+        ) -> Poll<Option<(Key, Event<<Self as DeadlineSet>::Output>)>> {
             set.poll_next_with_key(cx)
                 .map(|next| next.map(|(key, output)| (key, Event::Done(output))))
         }
 
-        fn poll_last(set: &mut Self::Inner, key: Key, cx: &mut Context<'_>) -> Poll<F::Output> {
+        fn poll_last(
+            set: &mut Self::Inner,
+            key: Key,
+            cx: &mut Context<'_>,
+        ) -> Poll<<Self as DeadlineSet>::Output> {
             match set.get_pin_mut(key) {
                 Some(child) => child.poll(cx),
                 None => Poll::Pending,
@@ -203,8 +232,6 @@ mod sealed {
 
     impl<St: Stream> Sealed for StreamsUnordered<St> {
         type Inner = IndexedStreamsUnordered<St>;
-        type Child = St;
-        type Output = St::Item;
         const STREAMS: bool = true;
 
         forward!();
@@ -212,7 +239,7 @@ mod sealed {
         fn poll_event(
             set: &mut Self::Inner,
             cx: &mut Context<'_>,
-        ) -> Poll<Option<(Key, Event<St::Item>)>> {
+        ) -> Poll<Option<(Key, Event<<Self as DeadlineSet>::Output>)>> {
             Pin::new(set).poll_next(cx).map(|next| {
                 next.map(|(key, item)| match item {
                     Some(item) => (key, Event::Item(item)),
@@ -221,15 +248,17 @@ mod sealed {
             })
         }
 
-        fn poll_last(_: &mut Self::Inner, _: Key, _: &mut Context<'_>) -> Poll<St::Item> {
+        fn poll_last(
+            _: &mut Self::Inner,
+            _: Key,
+            _: &mut Context<'_>,
+        ) -> Poll<<Self as DeadlineSet>::Output> {
             Poll::Pending
         }
     }
 
     impl<St: Stream> Sealed for IndexedStreamsUnordered<St> {
         type Inner = IndexedStreamsUnordered<St>;
-        type Child = St;
-        type Output = Option<St::Item>;
         const STREAMS: bool = true;
 
         forward!();
@@ -237,7 +266,7 @@ mod sealed {
         fn poll_event(
             set: &mut Self::Inner,
             cx: &mut Context<'_>,
-        ) -> Poll<Option<(Key, Event<Option<St::Item>>)>> {
+        ) -> Poll<Option<(Key, Event<<Self as DeadlineSet>::Output>)>> {
             Pin::new(set).poll_next(cx).map(|next| {
                 next.map(|(key, item)| match item {
                     Some(item) => (key, Event::Item(Some(item))),
@@ -246,16 +275,20 @@ mod sealed {
             })
         }
 
-        fn poll_last(_: &mut Self::Inner, _: Key, _: &mut Context<'_>) -> Poll<Option<St::Item>> {
+        fn poll_last(
+            _: &mut Self::Inner,
+            _: Key,
+            _: &mut Context<'_>,
+        ) -> Poll<<Self as DeadlineSet>::Output> {
             Poll::Pending
         }
     }
 }
 
-use sealed::{Event, Sealed};
+use sealed::Event;
 
 /// What one `poll_next` of a `Deadlines<S>` returns.
-type Next<S> = Poll<Option<(Key, Result<<S as Sealed>::Output, Elapsed>)>>;
+type Next<S> = Poll<Option<(Key, Result<<S as DeadlineSet>::Output, Elapsed>)>>;
 
 /// A set of futures or streams in which each child may have a deadline, all
 /// served by one timer. A child still pending at its deadline is dropped in
