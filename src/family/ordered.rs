@@ -38,12 +38,14 @@ use crate::engine::lanes::Priority;
 /// use futures::StreamExt;
 /// use velodrome::FuturesOrdered; // was: use futures::stream::FuturesOrdered;
 ///
+/// async fn fetch(n: u32) -> u32 { n }
+///
 /// # futures::executor::block_on(async {
 /// let mut queue = FuturesOrdered::new();
-/// queue.push_back(async { 2 });
-/// queue.push_back(async { 3 });
-/// queue.push_front(async { 1 });
-/// let out: Vec<i32> = queue.collect().await;
+/// queue.push_back(fetch(2));
+/// queue.push_back(fetch(3));
+/// queue.push_front(fetch(1));
+/// let out: Vec<u32> = queue.collect().await;
 /// assert_eq!(out, [1, 2, 3]);
 /// # });
 /// ```
