@@ -48,6 +48,7 @@ pub use family::ordered::FuturesOrdered;
 pub use sets::futures_unordered::{FuturesUnordered, WithKeys};
 pub use sets::iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
 pub use sets::key::Key;
+pub use sets::room::{Full, MakeRoom};
 pub use sets::streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
 
 /// The README's examples, compiled and run as doctests.

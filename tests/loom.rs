@@ -1659,3 +1659,172 @@ fn loom_wakes_from_two_pages_vs_unchanged_parent() {
         "the parent was woken twice",
     ]);
 }
+
+// ---------------------------------------------------------------------------
+// Back-pressure: `try_push` claims within the limit.
+// ---------------------------------------------------------------------------
+
+/// A child of the `try_push` models: one that stays pending, or a [`Value`].
+enum Limited {
+    Stays,
+    Value(Value),
+}
+
+impl Future for Limited {
+    type Output = u32;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        match self.get_mut() {
+            Limited::Stays => Poll::Pending,
+            Limited::Value(value) => Pin::new(value).poll(cx),
+        }
+    }
+}
+
+/// Which push the second thread makes in [`try_push_for_the_last_slot`].
+#[derive(Clone, Copy, Debug)]
+enum Rival {
+    /// `try_push` too: the two CAS loops on `claims` race.
+    TryPush,
+    /// A plain `push`, which ignores the limit: its `fetch_add` races with
+    /// the CAS.
+    Push,
+}
+
+/// A set with a limit of 2 holds one pending child and has one free slot
+/// (recycled from a finished child). Thread 1 `try_push`es value 1; thread
+/// 2 pushes value 2 as `rival` says; the main thread meanwhile reads `len`
+/// and iterates over the children through `&set`, reading each value (so
+/// loom checks that a `try_push`ed child is published before it is read).
+///
+/// Checked: `len` never exceeds the limit mid-race when both use
+/// `try_push`; exactly one `try_push` wins and the loser gets its own child
+/// back (against a plain push, the `try_push` wins only when it claimed
+/// first, and the push always lands); every child that got in is polled
+/// and yields its value.
+fn try_push_for_the_last_slot(name: &str, rival: Rival) {
+    let outcomes = model(name, move |tally| {
+        let parent = Parent::new();
+        let mut set = FuturesUnordered::with_limit(2);
+        set.push(Limited::Value(Value::new(100)));
+        set.push(Limited::Stays);
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        assert_eq!(out, [100]);
+        assert_eq!(set.len(), 1);
+
+        let set = Arc::new(set);
+        let first = {
+            let set = set.clone();
+            thread::spawn(move || match set.try_push(Limited::Value(Value::new(1))) {
+                Ok(()) => None,
+                Err(full) => match full.into_inner() {
+                    Limited::Value(value) => Some(value.0.read()),
+                    Limited::Stays => panic!("a different child came back"),
+                },
+            })
+        };
+        let second = {
+            let set = set.clone();
+            thread::spawn(move || match rival {
+                Rival::TryPush => match set.try_push(Limited::Value(Value::new(2))) {
+                    Ok(()) => None,
+                    Err(full) => match full.into_inner() {
+                        Limited::Value(value) => Some(value.0.read()),
+                        Limited::Stays => panic!("a different child came back"),
+                    },
+                },
+                Rival::Push => {
+                    set.push(Limited::Value(Value::new(2)));
+                    None
+                }
+            })
+        };
+
+        let len = set.len();
+        if let Rival::TryPush = rival {
+            assert!(len <= 2, "len {len} past the limit mid-race");
+        }
+        let mut pushed_seen = 0;
+        for child in set.iter() {
+            if let Limited::Value(value) = child {
+                match value.0.read() {
+                    1 => tally.note("iter saw the try_push"),
+                    2 => {}
+                    other => panic!("iter saw a child never pushed: {other}"),
+                }
+                pushed_seen += 1;
+            }
+        }
+        tally.note(
+            [
+                "iter saw no push",
+                "iter saw a push",
+                "iter saw both pushes",
+            ][pushed_seen],
+        );
+
+        let refused = [join(first), join(second)];
+        let Ok(mut set) = Arc::try_unwrap(set) else {
+            panic!("pushers still hold the set");
+        };
+        let expected: &[u32] = match (rival, refused) {
+            (Rival::TryPush, [None, Some(2)]) => {
+                tally.note("thread 1 won the slot");
+                &[1]
+            }
+            (Rival::TryPush, [Some(1), None]) => {
+                tally.note("thread 2 won the slot");
+                &[2]
+            }
+            (Rival::Push, [None, None]) => {
+                tally.note("try_push claimed first, the push went past the limit");
+                &[1, 2]
+            }
+            (Rival::Push, [Some(1), None]) => {
+                tally.note("the push claimed first, try_push was refused");
+                &[2]
+            }
+            (rival, refused) => panic!("{rival:?}: refused {refused:?}"),
+        };
+        assert_eq!(set.len(), 1 + expected.len());
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        out.sort();
+        assert_eq!(out, expected, "the winner's child was not polled");
+        assert_eq!(set.len(), 1, "only the pending child is left");
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    match rival {
+        // loom's DPOR keeps one last access per atomic, so the pushing
+        // thread's own load of `claims` right before its CAS hides the CAS's
+        // dependency on the main thread's earlier loads: with two `try_push`
+        // threads, loom never runs a CAS before the main thread's reads. The
+        // `Push` rival's `fetch_add` has no such load, so that model does
+        // reorder the reads after the claims, and shows the iteration seeing
+        // the `try_push`ed child (the publication is the same `fill`).
+        Rival::TryPush => outcomes.assert_seen(&["thread 1 won the slot", "thread 2 won the slot"]),
+        Rival::Push => outcomes.assert_seen(&[
+            "try_push claimed first, the push went past the limit",
+            "the push claimed first, try_push was refused",
+            "iter saw no push",
+            "iter saw a push",
+            "iter saw both pushes",
+            "iter saw the try_push",
+        ]),
+    }
+}
+
+/// Two `try_push`es race for the last slot: exactly one wins.
+#[test]
+fn loom_try_push_race_for_the_last_slot() {
+    try_push_for_the_last_slot("loom_try_push_race_for_the_last_slot", Rival::TryPush);
+}
+
+/// A `try_push` races a plain `push` for the last slot.
+#[test]
+fn loom_try_push_vs_push_for_the_last_slot() {
+    try_push_for_the_last_slot("loom_try_push_vs_push_for_the_last_slot", Rival::Push);
+}

@@ -8,7 +8,7 @@ use core::mem;
 use core::ops::Range;
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use crate::engine::budget::Budget;
 use crate::engine::due::DueSet;
@@ -66,7 +66,39 @@ pub(crate) struct Core<T> {
     shares: LaneShares,
     budget: Budget,
     terminated: bool,
+    /// The most children `try_push` admits; `NO_LIMIT` for none. Read
+    /// through `&self` by `try_push`, written only under `&mut self`.
+    limit: usize,
+    /// Tasks whose `poll_room` found the set full. Every operation that
+    /// frees a slot holds `&mut self`, and so does `poll_room`, so a plain
+    /// list needs no atomics; they are all woken once a freed slot leaves
+    /// the set below its limit (`room_to_wake_after`). Empty (one branch
+    /// per completion) when nobody waits.
+    room: Vec<Waker>,
     _marker: PhantomData<T>,
+}
+
+/// `Core::limit` of a set without a limit.
+const NO_LIMIT: usize = usize::MAX;
+
+/// The tasks waiting for room, taken out of the set while the slot that
+/// makes room is freed (its child dropped, which may panic). `wake` wakes
+/// them and hands the list's buffer back; dropped instead (an unwind), it
+/// wakes them too.
+struct WakeRoom(Vec<Waker>);
+
+impl WakeRoom {
+    fn wake(mut self) -> Vec<Waker> {
+        let mut waiters = mem::take(&mut self.0);
+        waiters.drain(..).for_each(Waker::wake);
+        waiters
+    }
+}
+
+impl Drop for WakeRoom {
+    fn drop(&mut self) {
+        self.0.drain(..).for_each(Waker::wake);
+    }
 }
 
 /// The set's own reference to the header; a field of its own so it is
@@ -119,6 +151,8 @@ impl<T> Core<T> {
             shares: LaneShares::new(),
             budget: Budget::default(),
             terminated: false,
+            limit: NO_LIMIT,
+            room: Vec::new(),
             _marker: PhantomData,
         }
     }
@@ -140,8 +174,51 @@ impl<T> Core<T> {
     #[inline]
     pub(crate) fn push(&self, child: T, priority: Priority) -> Key {
         // Relaxed: the counter only hands out distinct claims; the claimed
-        // slot is published by the Release store of its state below.
+        // slot is published by the Release store of its state in `fill`.
         let claim = self.claims.fetch_add(1, Relaxed);
+        self.fill(claim, child, priority)
+    }
+
+    /// `push` if the set holds fewer children than its limit, else the
+    /// child back; see `FuturesUnordered::try_push`.
+    #[inline]
+    pub(crate) fn try_push(&self, child: T, priority: Priority) -> Result<Key, T> {
+        if self.limit == NO_LIMIT {
+            return Ok(self.push(child, priority));
+        }
+        match self.claim_within_limit() {
+            Some(claim) => Ok(self.fill(claim, child, priority)),
+            None => Err(child),
+        }
+    }
+
+    /// A claim, as `push` takes, but only while `len + claims < limit`, so
+    /// concurrent `try_push`es never take the set past its limit (plain
+    /// pushes may; then this claims nothing).
+    #[inline]
+    fn claim_within_limit(&self) -> Option<usize> {
+        // `len` changes only under `&mut self`, so it is stable while we
+        // hold `&self`; concurrent claims are counted by the CAS below.
+        let room = self.limit.saturating_sub(self.len);
+        // Relaxed: as in `push`, the counter only hands out distinct claims
+        // (every change to it is a read-modify-write, so each claim number
+        // goes to one caller); the slot is published in `fill`.
+        let mut claims = self.claims.load(Relaxed);
+        while claims < room {
+            match self
+                .claims
+                .compare_exchange_weak(claims, claims + 1, Relaxed, Relaxed)
+            {
+                Ok(_) => return Some(claims),
+                Err(now) => claims = now,
+            }
+        }
+        None
+    }
+
+    /// Writes `child` into the index of `claim` and publishes it.
+    #[inline(always)]
+    fn fill(&self, claim: usize, child: T, priority: Priority) -> Key {
         let index = self.claimed_index(claim);
         if index >= MAX_CHILDREN {
             // Unwinding here would leave a claim without a child; this is
@@ -412,7 +489,11 @@ impl<T> Core<T> {
         // No parent wake for the adopted pushes: they are dropped below,
         // with every woken bit.
         self.sync_for_poll();
+        let room = self.room_to_wake_after(0);
         self.drop_children();
+        if let Some(room) = room {
+            self.room = room.wake();
+        }
         self.recycled.clear();
         self.fresh = 0;
         // As in futures-util: a cleared set is a fresh, unterminated one.
@@ -497,9 +578,74 @@ impl<T> Core<T> {
     fn release(&mut self, index: usize, records: &RecordPage, offset: usize, current: u32) {
         self.vacate_at(records, offset, current);
         self.recycled.push(index as u32);
+        if !self.room.is_empty() {
+            return self.release_waking_room(index);
+        }
         // SAFETY: the slot held a child, now marked vacant, so it is dropped
         // exactly once here even if its `Drop` panics (S1).
         unsafe { ptr::drop_in_place(self.slots.get(index)) };
+    }
+
+    /// The end of `release` when tasks wait for room: they are woken once
+    /// the child is dropped (or its `Drop` unwinds).
+    #[cold]
+    #[inline(never)]
+    fn release_waking_room(&mut self, index: usize) {
+        let room = self.room_to_wake_after(self.len());
+        // SAFETY: as in `release`, whose slot this is.
+        unsafe { ptr::drop_in_place(self.slots.get(index)) };
+        if let Some(room) = room {
+            self.room = room.wake();
+        }
+    }
+
+    /// Takes out the tasks waiting for room if some wait and `len`, the
+    /// number of children once the slot being freed is free, is below the
+    /// limit. The caller wakes them (`WakeRoom::wake`) after it has dropped
+    /// the child; if that drop unwinds, `WakeRoom`'s `Drop` wakes them.
+    #[inline]
+    fn room_to_wake_after(&mut self, len: usize) -> Option<WakeRoom> {
+        if self.room.is_empty() || len >= self.limit {
+            return None;
+        }
+        Some(WakeRoom(mem::take(&mut self.room)))
+    }
+
+    /// The limit `try_push` keeps to, if any.
+    pub(crate) fn limit(&self) -> Option<usize> {
+        (self.limit != NO_LIMIT).then_some(self.limit)
+    }
+
+    /// Sets the limit; `None` and `Some(0)` remove it. Children beyond a
+    /// lowered limit stay; tasks waiting for room are woken if a raised
+    /// limit gives them some.
+    pub(crate) fn set_limit(&mut self, limit: Option<usize>) {
+        self.limit = match limit {
+            None | Some(0) => NO_LIMIT,
+            Some(limit) => limit,
+        };
+        if let Some(room) = self.room_to_wake_after(self.len()) {
+            self.room = room.wake();
+        }
+    }
+
+    /// Whether the set holds fewer children than its limit.
+    #[inline]
+    pub(crate) fn has_room(&self) -> bool {
+        self.len() < self.limit
+    }
+
+    /// `Ready` once the set holds fewer children than its limit; else the
+    /// task of `cx` is woken when a slot frees and leaves it so (or the
+    /// limit is raised).
+    pub(crate) fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.has_room() {
+            return Poll::Ready(());
+        }
+        if !self.room.iter().any(|waiter| waiter.will_wake(cx.waker())) {
+            self.room.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// The index of the live child `key` names, as seen through `&self`.
@@ -522,7 +668,12 @@ impl<T> Core<T> {
         let lane = self.vacate(index)?;
         self.due[lane].remove(index);
         self.recycled.push(index as u32);
-        Some(take(self.slots.get(index)))
+        let room = self.room_to_wake_after(self.len());
+        let taken = take(self.slots.get(index));
+        if let Some(room) = room {
+            self.room = room.wake();
+        }
+        Some(taken)
     }
 
     /// Drops the child `key` names, in place.
@@ -714,9 +865,13 @@ impl<T> Core<T> {
                 let core = unsafe { &mut *self.core };
                 if core.vacate(self.index).is_some() {
                     core.recycled.push(self.index as u32);
+                    let room = core.room_to_wake_after(core.len());
                     // SAFETY: the slot held the child that panicked, now
                     // marked vacant, so this is its one drop (S1).
                     unsafe { ptr::drop_in_place(core.slots.get(self.index)) };
+                    if let Some(room) = room {
+                        core.room = room.wake();
+                    }
                 }
             }
         }

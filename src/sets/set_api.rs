@@ -257,6 +257,261 @@ macro_rules! impl_set_api {
             }
         }
 
+        /// # Back-pressure
+        ///
+        /// A set can have a *limit*: [`with_limit`](Self::with_limit) or
+        /// [`set_limit`](Self::set_limit). Without one (the default) nothing
+        /// changes and nothing costs more. With one:
+        ///
+        /// - [`try_push`](Self::try_push) and [`try_insert`](Self::try_insert)
+        ///   (and their `_with_priority` forms) add the child only while the
+        ///   set holds fewer children than the limit, and otherwise hand it
+        ///   back inside [`Full`](crate::Full): nothing is dropped. They take
+        ///   `&self`, and concurrent ones from any number of threads never
+        ///   take the set past its limit.
+        /// - [`poll_ready`](Self::poll_ready) waits for room: its task is
+        ///   woken when a slot frees (a child completes or ends, is
+        ///   cancelled, removed, cleared, or panics) and leaves the set below
+        ///   its limit, whichever task polls the set. That is the way for a
+        ///   producer task to wait on a set shared with a consumer task.
+        /// - [`make_room`](Self::make_room) is the one-task form: it drives
+        ///   the set until it has room, handing back each output meanwhile.
+        /// - Plain [`push`](Self::push) and [`insert`](Self::insert) ignore
+        ///   the limit: they cannot hand a child back, and code written for
+        ///   futures-util calls them. The limit binds the callers of
+        ///   `try_push`, `poll_ready` and `make_room`.
+        ///
+        /// A producer task and a consumer task sharing a set of at most 2
+        /// children:
+        ///
+        /// ```
+        /// use std::future::poll_fn;
+        /// use std::sync::{Arc, Mutex};
+        /// use futures::StreamExt;
+        #[doc = concat!("use velodrome::", stringify!($Set), ";")]
+        ///
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() {
+        #[doc = concat!("let set = Arc::new(Mutex::new(", stringify!($Set), "::with_limit(2)));")]
+        /// let producer = tokio::spawn({
+        ///     let set = set.clone();
+        ///     async move {
+        ///         for _ in 0..10 {
+        ///             // Woken by the consumer's task when a slot frees.
+        ///             poll_fn(|cx| set.lock().unwrap().poll_ready(cx)).await;
+        ///             let set = set.lock().unwrap();
+        #[doc = concat!("            set.try_push(", $child, ").expect(\"room, and nobody else pushes\");")]
+        ///             assert!(set.len() <= 2);
+        ///         }
+        ///     }
+        /// });
+        /// loop {
+        ///     let next = poll_fn(|cx| set.lock().unwrap().poll_next_unpin(cx)).await;
+        ///     if next.is_none() {
+        ///         if producer.is_finished() {
+        ///             break;
+        ///         }
+        ///         tokio::task::yield_now().await;
+        ///     }
+        /// }
+        /// # }
+        /// ```
+        ///
+        /// A limit of 0 means no limit, as in futures-util's adapters
+        /// (`buffer_unordered(0)`, `for_each_concurrent(Some(0))`): a set
+        /// that could never take a child would make every `poll_ready`
+        /// wait forever, which no caller wants.
+        impl<T> $Set<T> {
+            /// An empty set that [`try_push`](Self::try_push) keeps to at
+            /// most `limit` children; 0 means no limit. See
+            /// [Back-pressure](#back-pressure).
+            ///
+            /// ```
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::with_limit(1);")]
+            #[doc = concat!("assert!(set.try_push(", $child, ").is_ok());")]
+            #[doc = concat!("assert!(set.try_push(", $child, ").is_err());")]
+            /// assert_eq!(set.limit(), Some(1));
+            /// ```
+            pub fn with_limit(limit: usize) -> Self {
+                let mut set = Self::new();
+                set.core.set_limit(Some(limit));
+                set
+            }
+
+            /// The limit [`try_push`](Self::try_push) keeps to, or `None`.
+            ///
+            /// ```
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::<std::future::Pending<()>>::new();")]
+            /// assert_eq!(set.limit(), None);
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::<std::future::Pending<()>>::with_limit(8);")]
+            /// assert_eq!(set.limit(), Some(8));
+            /// ```
+            #[inline]
+            pub fn limit(&self) -> Option<usize> {
+                self.core.limit()
+            }
+
+            /// Sets or removes the limit; `None` and `Some(0)` remove it
+            /// (a limit of `usize::MAX` is also none).
+            ///
+            /// Lowering it below [`len`](Self::len) drops nothing: the
+            /// children stay, `try_push` refuses and `poll_ready` waits until
+            /// enough of them have left. Raising it wakes the tasks waiting
+            /// in `poll_ready` if they now have room.
+            ///
+            /// ```
+            #[doc = concat!("let mut set = velodrome::", stringify!($Set), "::new();")]
+            #[doc = concat!("set.push(", $child, ");")]
+            #[doc = concat!("set.push(", $child, ");")]
+            /// set.set_limit(1);
+            /// assert_eq!(set.len(), 2);
+            #[doc = concat!("assert!(set.try_push(", $child, ").is_err());")]
+            /// set.set_limit(None);
+            #[doc = concat!("assert!(set.try_push(", $child, ").is_ok());")]
+            /// ```
+            pub fn set_limit(&mut self, limit: impl Into<Option<usize>>) {
+                self.core.set_limit(limit.into());
+            }
+
+            /// Whether the set holds as many children as its limit, or more
+            /// (never, without a limit). Through `&self`, concurrent pushes
+            /// may or may not be counted.
+            ///
+            /// ```
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::with_limit(1);")]
+            /// assert!(!set.is_full());
+            #[doc = concat!("set.push(", $child, ");")]
+            /// assert!(set.is_full());
+            /// ```
+            #[inline]
+            pub fn is_full(&self) -> bool {
+                !self.core.has_room()
+            }
+
+            /// Adds a child in the `NORMAL` lane if the set holds fewer
+            /// children than its limit; otherwise hands it back in
+            /// [`Full`](crate::Full). Without a limit it always succeeds.
+            ///
+            /// Takes `&self` like [`push`](Self::push): concurrent calls from
+            /// several threads never take the set past its limit. A child
+            /// added into a slot freed by an earlier one allocates nothing.
+            ///
+            /// ```
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::with_limit(1);")]
+            #[doc = concat!("assert!(set.try_push(", $child, ").is_ok());")]
+            #[doc = concat!("let refused = set.try_push(", $child, ").unwrap_err();")]
+            /// let _child = refused.into_inner(); // nothing is lost
+            /// assert_eq!(set.len(), 1);
+            /// ```
+            #[inline]
+            pub fn try_push(&self, child: T) -> Result<(), $crate::Full<T>> {
+                self.try_insert_with_priority(child, $crate::Priority::NORMAL)
+                    .map(drop)
+            }
+
+            /// [`try_push`](Self::try_push) into the lane of `priority`.
+            ///
+            /// ```
+            /// use velodrome::Priority;
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::with_limit(1);")]
+            #[doc = concat!("assert!(set.try_push_with_priority(", $child, ", Priority::HIGH).is_ok());")]
+            #[doc = concat!("assert!(set.try_push_with_priority(", $child, ", Priority::HIGH).is_err());")]
+            /// ```
+            #[inline]
+            pub fn try_push_with_priority(
+                &self,
+                child: T,
+                priority: $crate::Priority,
+            ) -> Result<(), $crate::Full<T>> {
+                self.try_insert_with_priority(child, priority).map(drop)
+            }
+
+            /// [`try_push`](Self::try_push) that returns the child's
+            /// [`Key`](crate::Key).
+            ///
+            /// ```
+            #[doc = concat!("let mut set = velodrome::", stringify!($Set), "::with_limit(1);")]
+            #[doc = concat!("let key = set.try_insert(", $child, ").unwrap();")]
+            /// assert!(set.contains(key));
+            #[doc = concat!("assert!(set.try_insert(", $child, ").is_err());")]
+            /// set.cancel(key);
+            #[doc = concat!("assert!(set.try_insert(", $child, ").is_ok());")]
+            /// ```
+            #[inline]
+            pub fn try_insert(&self, child: T) -> Result<$crate::Key, $crate::Full<T>> {
+                self.try_insert_with_priority(child, $crate::Priority::NORMAL)
+            }
+
+            /// [`try_insert`](Self::try_insert) into the lane of `priority`.
+            ///
+            /// ```
+            /// use velodrome::Priority;
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::with_limit(1);")]
+            #[doc = concat!("let key = set.try_insert_with_priority(", $child, ", Priority::LOW).unwrap();")]
+            /// assert!(set.contains(key));
+            /// ```
+            #[inline]
+            pub fn try_insert_with_priority(
+                &self,
+                child: T,
+                priority: $crate::Priority,
+            ) -> Result<$crate::Key, $crate::Full<T>> {
+                self.core.try_push(child, priority).map_err($crate::Full::new)
+            }
+
+            /// `Ready` when the set holds fewer children than its limit
+            /// (always, without one). Otherwise `Pending`, and the task of
+            /// `cx` is woken when a slot frees and leaves the set below its
+            /// limit, or a raised limit gives it room: by whichever task
+            /// polls, cancels, removes or clears, even if the waiting task
+            /// never polls the set itself.
+            ///
+            /// Every task waiting at once is woken (each then checks again),
+            /// so several producers can wait on one set. After `Ready`, a
+            /// `try_push` made while still holding `&mut self` succeeds.
+            /// Waiting allocates only the first time the list of waiting
+            /// tasks grows; nothing is paid when no task waits.
+            ///
+            /// ```
+            /// use std::task::{Context, Poll};
+            ///
+            #[doc = concat!("let mut set = velodrome::", stringify!($Set), "::with_limit(1);")]
+            #[doc = concat!("let key = set.insert(", $child, ");")]
+            /// let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+            /// assert_eq!(set.poll_ready(&mut cx), Poll::Pending);
+            /// set.cancel(key); // wakes the waiting task
+            /// assert_eq!(set.poll_ready(&mut cx), Poll::Ready(()));
+            /// ```
+            pub fn poll_ready(&mut self, cx: &mut core::task::Context<'_>) -> core::task::Poll<()> {
+                self.core.poll_room(cx)
+            }
+
+            /// Makes room for a push: a future that resolves to `None` as
+            /// soon as the set has room, and otherwise polls the set and
+            /// resolves to its next output. Call it until it gives `None`;
+            /// see [`MakeRoom`](crate::MakeRoom).
+            ///
+            /// A future that only waited would wait forever here: it holds
+            /// `&mut self`, and only `&mut self` frees slots. To wait from a
+            /// task that does not poll the set, use
+            /// [`poll_ready`](Self::poll_ready).
+            ///
+            /// ```
+            /// # futures::executor::block_on(async {
+            #[doc = concat!("let mut set = velodrome::", stringify!($Set), "::with_limit(1);")]
+            #[doc = concat!("set.push(", $child, ");")]
+            /// while let Some(_output) = set.make_room().await {}
+            #[doc = concat!("assert!(set.try_push(", $child, ").is_ok());")]
+            /// # });
+            /// ```
+            pub fn make_room(&mut self) -> $crate::MakeRoom<'_, Self>
+            where
+                Self: futures_core::Stream,
+            {
+                $crate::MakeRoom::new(self, |set| set.core.has_room())
+            }
+        }
+
         impl<T> Unpin for $Set<T> {}
 
         impl<T> Default for $Set<T> {
