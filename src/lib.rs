@@ -41,10 +41,14 @@ mod family;
 mod sets;
 
 pub use engine::lanes::Priority;
+pub use family::buffered::{BufferUnordered, Buffered, TryBufferUnordered, TryBuffered};
 #[cfg(feature = "tokio")]
 pub use family::deadlines::{DeadlineSet, Deadlines, Elapsed};
+pub use family::for_each_concurrent::{ForEachConcurrent, TryForEachConcurrent};
 pub use family::join::{join_all, try_join_all, JoinAll, TryJoinAll};
 pub use family::ordered::FuturesOrdered;
+pub use family::select_all::{select_all, SelectAll};
+pub use family::stream_ext::{FairStreamExt, FairTryStreamExt};
 pub use sets::futures_unordered::{FuturesUnordered, WithKeys};
 pub use sets::iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
 pub use sets::key::Key;

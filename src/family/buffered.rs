@@ -1,0 +1,850 @@
+//! The buffered stream adapters: [`Buffered`], [`BufferUnordered`],
+//! [`TryBuffered`], [`TryBufferUnordered`], with what they share with
+//! [`ForEachConcurrent`](crate::ForEachConcurrent) (the limit, the pull
+//! bound, the try-future wrapper).
+//!
+//! Each adapter pulls futures from its source into a set of the crate
+//! ([`FuturesUnordered`], or [`FuturesOrdered`] for the ordered ones) and
+//! yields their outputs. What differs from futures-util, on purpose:
+//!
+//! - **Limits** are `impl Into<Option<usize>>`; `0` and `None` both mean
+//!   "no limit". futures-util's `buffered(0)` / `buffer_unordered(0)` never
+//!   pull and return `Pending` forever, even on an empty source
+//!   (rust-lang/futures-rs#2348, #2939, #2981).
+//! - **Refill before returning** (futures-rs#2961): with a limit `n`, when a
+//!   child finishes, the freed slot is refilled from the source in the same
+//!   call, before the output is returned. So whenever an adapter returns an
+//!   output and its source has items ready, `n` children are in flight
+//!   (futures-util has `n - 1` until the consumer's next call).
+//! - **No unbounded loop**: without a limit, one call pulls at most
+//!   [`PULLS_PER_CALL`] items; if it stopped for that reason and has no
+//!   output, it wakes its task and returns `Pending`, and the next call pulls
+//!   on. futures-util pulls until the source is not ready, so an always-ready
+//!   infinite source never lets its first call return.
+//!
+//! # Pinning
+//!
+//! The adapters pin their source structurally and nothing else (the sets
+//! never move their children, so they are `Unpin`). The projections below
+//! rely on these rules, which every type in this module and in
+//! `for_each_concurrent.rs` keeps:
+//!
+//! - **P1** The adapter is `Unpin` only when its source is (an explicit
+//!   `impl Unpin` with that bound, or the auto impl).
+//! - **P2** No adapter implements `Drop`, and none is `repr(packed)`.
+//! - **P3** A pinned source is never moved: it is only polled, replaced with
+//!   `Pin::set` (dropped in place), or moved out by `into_inner(self)`,
+//!   which takes the adapter by value (so it is not pinned).
+//! - **P4** No other field is ever handed out pinned.
+
+use core::fmt;
+use core::future::Future;
+use core::num::NonZeroUsize;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use futures_core::future::TryFuture;
+use futures_core::stream::{FusedStream, Stream, TryStream};
+
+use crate::engine::budget::yield_task;
+use crate::family::ordered::FuturesOrdered;
+use crate::sets::futures_unordered::FuturesUnordered;
+
+/// Without a limit, an adapter pulls at most this many items from its
+/// source per call (`poll_next`, or `poll` of the `for_each` futures).
+pub(crate) const PULLS_PER_CALL: usize = 128;
+
+/// A concurrency limit: `Some(n)` children at most, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limit(Option<NonZeroUsize>);
+
+impl Limit {
+    /// `None` and `Some(0)` mean no limit.
+    pub(crate) fn new(limit: Option<usize>) -> Self {
+        Self(limit.and_then(NonZeroUsize::new))
+    }
+
+    /// Whether one more item may be pulled, with `in_flight` children and
+    /// `pulls` items already pulled in this call.
+    #[inline]
+    pub(crate) fn has_room(self, in_flight: usize, pulls: usize) -> bool {
+        match self.0 {
+            Some(n) => in_flight < n.get(),
+            None => pulls < PULLS_PER_CALL,
+        }
+    }
+
+    /// Whether a call that pulled `pulls` items stopped because of the pull
+    /// bound (the source may have more, and nobody will wake the task).
+    #[inline]
+    pub(crate) fn stopped_pulling(self, pulls: usize) -> bool {
+        self.0.is_none() && pulls >= PULLS_PER_CALL
+    }
+
+    pub(crate) fn is_limited(self) -> bool {
+        self.0.is_some()
+    }
+
+    /// As a number, for `Debug`: `None` when unlimited.
+    pub(crate) fn get(self) -> Option<usize> {
+        self.0.map(NonZeroUsize::get)
+    }
+}
+
+/// A [`TryFuture`] as a [`Future`] of its `Result`, so that it can live in
+/// a set (futures-util's `IntoFuture`).
+#[derive(Debug)]
+pub(crate) struct TryChild<Fut>(Fut);
+
+impl<Fut: TryFuture> Future for TryChild<Fut> {
+    type Output = Result<Fut::Ok, Fut::Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field: `TryChild` is `Unpin`
+        // exactly when `Fut` is (auto impl), has no `Drop`, is not packed,
+        // and never moves `Fut` out (rules P1 to P3).
+        let future = unsafe { self.map_unchecked_mut(|this| &mut this.0) };
+        future.try_poll(cx)
+    }
+}
+
+/// Polls a fused source once: `None` when it is not ready or has ended
+/// (then `done` is set and it is never polled again).
+#[inline]
+fn pull<St: Stream>(
+    stream: Pin<&mut St>,
+    done: &mut bool,
+    cx: &mut Context<'_>,
+) -> Option<St::Item> {
+    if *done {
+        return None;
+    }
+    match stream.poll_next(cx) {
+        Poll::Ready(Some(item)) => Some(item),
+        Poll::Ready(None) => {
+            *done = true;
+            None
+        }
+        Poll::Pending => None,
+    }
+}
+
+/// The source's `size_hint` plus the children held, as futures-util's
+/// adapters compute it (an ended source counts as `(0, Some(0))`).
+fn size_hint_with<St: Stream>(stream: &St, done: bool, held: usize) -> (usize, Option<usize>) {
+    let (lower, upper) = if done {
+        (0, Some(0))
+    } else {
+        stream.size_hint()
+    };
+    (
+        lower.saturating_add(held),
+        upper.and_then(|upper| upper.checked_add(held)),
+    )
+}
+
+/// The end of a call that returned no output: `Ready(None)` once the
+/// source has ended and the set is empty, else `Pending`, after waking the
+/// task if the call stopped pulling because of the pull bound.
+#[inline]
+fn finish<T>(
+    set_ended: bool,
+    done: bool,
+    limit: Limit,
+    pulls: usize,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>> {
+    if set_ended && done {
+        return Poll::Ready(None);
+    }
+    if !done && limit.stopped_pulling(pulls) {
+        yield_task(cx);
+    }
+    Poll::Pending
+}
+
+/// Generates the accessors futures-util's adapters have (`get_ref`,
+/// `get_mut`, `get_pin_mut`, `into_inner`) for a type with a `stream` field
+/// and a `project` method; the closure finds the pinned source in what
+/// `project` returns.
+macro_rules! source_accessors {
+    ($method:literal, $make:literal, |$projected:ident| $stream:expr) => {
+        /// The source.
+        ///
+        /// ```
+        /// use futures::{Stream, StreamExt};
+        /// use velodrome::{FairStreamExt, FairTryStreamExt};
+        #[doc = concat!("let adapter = ", $make, ".", $method, "(2);")]
+        /// assert_eq!(adapter.get_ref().size_hint(), (3, Some(3)));
+        /// ```
+        pub fn get_ref(&self) -> &St {
+            &self.stream
+        }
+
+        /// The source, mutably. Taking items out of it directly bypasses
+        /// the adapter.
+        ///
+        /// ```
+        /// use futures::{Stream, StreamExt};
+        /// use velodrome::{FairStreamExt, FairTryStreamExt};
+        #[doc = concat!("let mut adapter = ", $make, ".", $method, "(2);")]
+        /// let _source = adapter.get_mut();
+        /// ```
+        pub fn get_mut(&mut self) -> &mut St {
+            &mut self.stream
+        }
+
+        /// The source, pinned.
+        ///
+        /// ```
+        /// use futures::{Stream, StreamExt};
+        /// use velodrome::{FairStreamExt, FairTryStreamExt};
+        #[doc = concat!("let mut adapter = ", $make, ".", $method, "(2);")]
+        /// let _source = std::pin::Pin::new(&mut adapter).get_pin_mut();
+        /// ```
+        pub fn get_pin_mut(self: Pin<&mut Self>) -> Pin<&mut St> {
+            let $projected = self.project();
+            $stream
+        }
+
+        /// The source, by value; children still in flight are dropped.
+        ///
+        /// ```
+        /// use futures::{Stream, StreamExt};
+        /// use velodrome::{FairStreamExt, FairTryStreamExt};
+        #[doc = concat!("let adapter = ", $make, ".", $method, "(2);")]
+        /// let source = adapter.into_inner();
+        /// assert_eq!(source.size_hint(), (3, Some(3)));
+        /// ```
+        pub fn into_inner(self) -> St {
+            self.stream
+        }
+    };
+}
+
+/// The fields of an adapter, with the source pinned.
+struct Projection<'a, St, Q> {
+    stream: Pin<&'a mut St>,
+    done: &'a mut bool,
+    queue: &'a mut Q,
+    limit: Limit,
+}
+
+/// Generates `project` for an adapter with fields `stream`, `done`,
+/// `queue` and `limit`; with `error: E`, also its `error` field.
+macro_rules! projection {
+    ($Queue:ty) => {
+        #[inline]
+        fn project(self: Pin<&mut Self>) -> Projection<'_, St, $Queue> {
+            // SAFETY: we never move out of the returned references: the
+            // source is pinned structurally and nothing else is (rules P1 to
+            // P4 in this module's docs).
+            let this = unsafe { self.get_unchecked_mut() };
+            Projection {
+                // SAFETY: `this` is pinned, and so is its `stream` field
+                // (structural pinning, rule P3: it is never moved).
+                stream: unsafe { Pin::new_unchecked(&mut this.stream) },
+                done: &mut this.done,
+                queue: &mut this.queue,
+                limit: this.limit,
+            }
+        }
+    };
+    ($Queue:ty, error: $Error:ty) => {
+        #[inline]
+        fn project(self: Pin<&mut Self>) -> (Projection<'_, St, $Queue>, &mut Option<$Error>) {
+            // SAFETY: as in the arm above (rules P1 to P4); `error` is not
+            // pinned (P4).
+            let this = unsafe { self.get_unchecked_mut() };
+            let projection = Projection {
+                // SAFETY: `this` is pinned, and so is its `stream` field
+                // (structural pinning, rule P3: it is never moved).
+                stream: unsafe { Pin::new_unchecked(&mut this.stream) },
+                done: &mut this.done,
+                queue: &mut this.queue,
+                limit: this.limit,
+            };
+            (projection, &mut this.error)
+        }
+    };
+}
+
+/// Stream of the outputs of the futures a stream yields, in the order of
+/// the stream, at most `n` running at once; from
+/// [`FairStreamExt::fair_buffered`](crate::FairStreamExt::fair_buffered).
+///
+/// futures-util's `Buffered`, on a [`FuturesOrdered`]; see the
+/// [method](crate::FairStreamExt::fair_buffered) for what changes.
+///
+/// ```
+/// use futures::StreamExt;
+/// use velodrome::FairStreamExt;
+///
+/// # futures::executor::block_on(async {
+/// let out: Vec<u32> = futures::stream::iter([3, 1, 2])
+///     .map(|n| async move { n * 10 })
+///     .fair_buffered(2)
+///     .collect()
+///     .await;
+/// assert_eq!(out, [30, 10, 20]);
+/// # });
+/// ```
+///
+/// # Fairness
+///
+/// The children run in a [`FuturesOrdered`]: each is polled at most once
+/// per cycle, so one that keeps waking itself cannot starve the others.
+///
+/// # Cooperative scheduling
+///
+/// With the `tokio` feature (default), no child is polled once the task's
+/// budget is exhausted, and the adapter yields after at most 128 outputs.
+#[must_use = "streams do nothing unless polled"]
+pub struct Buffered<St>
+where
+    St: Stream,
+    St::Item: Future,
+{
+    stream: St,
+    done: bool,
+    queue: FuturesOrdered<St::Item>,
+    limit: Limit,
+}
+
+// Rule P1: pinned only through the source.
+impl<St> Unpin for Buffered<St>
+where
+    St: Stream + Unpin,
+    St::Item: Future,
+{
+}
+
+impl<St> Buffered<St>
+where
+    St: Stream,
+    St::Item: Future,
+{
+    pub(crate) fn new(stream: St, limit: Option<usize>) -> Self {
+        Self {
+            stream,
+            done: false,
+            queue: FuturesOrdered::new(),
+            limit: Limit::new(limit),
+        }
+    }
+
+    projection!(FuturesOrdered<St::Item>);
+    source_accessors!(
+        "fair_buffered",
+        "futures::stream::iter([1, 2, 3]).map(std::future::ready)",
+        |projected| projected.stream
+    );
+}
+
+impl<St> Stream for Buffered<St>
+where
+    St: Stream,
+    St::Item: Future,
+{
+    type Item = <St::Item as Future>::Output;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        let mut pulls = 0;
+        fill(
+            &mut this,
+            &mut pulls,
+            cx,
+            FuturesOrdered::len,
+            FuturesOrdered::push_back,
+        );
+        let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
+            Poll::Ready(Some(output)) => {
+                if this.limit.is_limited() {
+                    // futures-rs#2961: refill the freed slot before returning.
+                    fill(
+                        &mut this,
+                        &mut pulls,
+                        cx,
+                        FuturesOrdered::len,
+                        FuturesOrdered::push_back,
+                    );
+                }
+                return Poll::Ready(Some(output));
+            }
+            Poll::Ready(None) => true,
+            Poll::Pending => false,
+        };
+        finish(ended, *this.done, this.limit, pulls, cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        size_hint_with(&self.stream, self.done, self.queue.len())
+    }
+}
+
+impl<St> FusedStream for Buffered<St>
+where
+    St: Stream,
+    St::Item: Future,
+{
+    fn is_terminated(&self) -> bool {
+        self.done && self.queue.is_terminated()
+    }
+}
+
+impl<St> fmt::Debug for Buffered<St>
+where
+    St: Stream + fmt::Debug,
+    St::Item: Future,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffered")
+            .field("stream", &self.stream)
+            .field("in_flight", &self.queue.len())
+            .field("limit", &self.limit.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pulls items from the source into the queue while the limit has room.
+#[inline]
+fn fill<St: Stream, Q>(
+    this: &mut Projection<'_, St, Q>,
+    pulls: &mut usize,
+    cx: &mut Context<'_>,
+    len: impl Fn(&Q) -> usize,
+    mut push: impl FnMut(&mut Q, St::Item),
+) {
+    while this.limit.has_room(len(this.queue), *pulls) {
+        let Some(item) = pull(this.stream.as_mut(), this.done, cx) else {
+            break;
+        };
+        *pulls += 1;
+        push(this.queue, item);
+    }
+}
+
+/// Stream of the outputs of the futures a stream yields, in the order they
+/// finish, at most `n` running at once; from
+/// [`FairStreamExt::fair_buffer_unordered`](crate::FairStreamExt::fair_buffer_unordered).
+///
+/// futures-util's `BufferUnordered`, on a [`FuturesUnordered`]; see the
+/// [method](crate::FairStreamExt::fair_buffer_unordered) for what changes.
+///
+/// ```
+/// use futures::StreamExt;
+/// use velodrome::FairStreamExt;
+///
+/// # futures::executor::block_on(async {
+/// let mut out: Vec<u32> = futures::stream::iter([3, 1, 2])
+///     .map(|n| async move { n * 10 })
+///     .fair_buffer_unordered(2)
+///     .collect()
+///     .await;
+/// out.sort();
+/// assert_eq!(out, [10, 20, 30]);
+/// # });
+/// ```
+///
+/// # Fairness
+///
+/// The children run in a [`FuturesUnordered`]: each is polled at most once
+/// per cycle, so one that keeps waking itself cannot starve the others.
+///
+/// # Cooperative scheduling
+///
+/// With the `tokio` feature (default), no child is polled once the task's
+/// budget is exhausted, and the adapter yields after at most 128 outputs
+/// even when its children spend no budget themselves.
+#[must_use = "streams do nothing unless polled"]
+pub struct BufferUnordered<St>
+where
+    St: Stream,
+{
+    stream: St,
+    done: bool,
+    queue: FuturesUnordered<St::Item>,
+    limit: Limit,
+}
+
+impl<St> BufferUnordered<St>
+where
+    St: Stream,
+    St::Item: Future,
+{
+    pub(crate) fn new(stream: St, limit: Option<usize>) -> Self {
+        Self {
+            stream,
+            done: false,
+            queue: FuturesUnordered::new(),
+            limit: Limit::new(limit),
+        }
+    }
+
+    projection!(FuturesUnordered<St::Item>);
+    source_accessors!(
+        "fair_buffer_unordered",
+        "futures::stream::iter([1, 2, 3]).map(std::future::ready)",
+        |projected| projected.stream
+    );
+}
+
+impl<St> Stream for BufferUnordered<St>
+where
+    St: Stream,
+    St::Item: Future,
+{
+    type Item = <St::Item as Future>::Output;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        let mut pulls = 0;
+        fill(&mut this, &mut pulls, cx, FuturesUnordered::len, |q, f| {
+            q.push(f)
+        });
+        let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
+            Poll::Ready(Some(output)) => {
+                if this.limit.is_limited() {
+                    // futures-rs#2961: refill the freed slot before returning.
+                    fill(&mut this, &mut pulls, cx, FuturesUnordered::len, |q, f| {
+                        q.push(f)
+                    });
+                }
+                return Poll::Ready(Some(output));
+            }
+            Poll::Ready(None) => true,
+            Poll::Pending => false,
+        };
+        finish(ended, *this.done, this.limit, pulls, cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        size_hint_with(&self.stream, self.done, self.queue.len())
+    }
+}
+
+impl<St> FusedStream for BufferUnordered<St>
+where
+    St: Stream,
+    St::Item: Future,
+{
+    fn is_terminated(&self) -> bool {
+        self.queue.is_terminated() && self.done
+    }
+}
+
+impl<St> fmt::Debug for BufferUnordered<St>
+where
+    St: Stream + fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferUnordered")
+            .field("stream", &self.stream)
+            .field("in_flight", &self.queue.len())
+            .field("limit", &self.limit.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pulls `Ok` items from a try source into the queue while the limit has
+/// room; an `Err` item stops it and is returned.
+#[inline]
+fn try_fill<St: TryStream, Q>(
+    this: &mut Projection<'_, St, Q>,
+    pulls: &mut usize,
+    cx: &mut Context<'_>,
+    len: impl Fn(&Q) -> usize,
+    mut push: impl FnMut(&mut Q, TryChild<St::Ok>),
+) -> Option<St::Error> {
+    while this.limit.has_room(len(this.queue), *pulls) {
+        if *this.done {
+            break;
+        }
+        match this.stream.as_mut().try_poll_next(cx) {
+            Poll::Ready(Some(Ok(future))) => {
+                *pulls += 1;
+                push(this.queue, TryChild(future));
+            }
+            Poll::Ready(Some(Err(error))) => {
+                *pulls += 1;
+                return Some(error);
+            }
+            Poll::Ready(None) => *this.done = true,
+            Poll::Pending => break,
+        }
+    }
+    None
+}
+
+/// Stream of the results of the try-futures a try-stream yields, in the
+/// order of the stream, at most `n` running at once; from
+/// [`FairTryStreamExt::fair_try_buffered`](crate::FairTryStreamExt::fair_try_buffered).
+///
+/// futures-util's `TryBuffered`, on a [`FuturesOrdered`]. An error of the
+/// source is yielded as soon as it is pulled; an error of a child in its
+/// place in the order; the stream goes on after either, as futures-util's.
+///
+/// ```
+/// use futures::StreamExt;
+/// use velodrome::FairTryStreamExt;
+///
+/// # futures::executor::block_on(async {
+/// let source = futures::stream::iter([Ok(1), Err("bad"), Ok(2)])
+///     .map(|item| item.map(|n| async move { Ok::<u32, &str>(n) }));
+/// let out: Vec<_> = source.fair_try_buffered(2).collect().await;
+/// assert_eq!(out, [Err("bad"), Ok(1), Ok(2)]);
+/// # });
+/// ```
+///
+/// # Fairness
+///
+/// As [`Buffered`].
+///
+/// # Cooperative scheduling
+///
+/// As [`Buffered`].
+#[must_use = "streams do nothing unless polled"]
+pub struct TryBuffered<St>
+where
+    St: TryStream,
+    St::Ok: TryFuture,
+{
+    stream: St,
+    done: bool,
+    queue: FuturesOrdered<TryChild<St::Ok>>,
+    /// An error the source yielded while the freed slot was being refilled
+    /// after an output: the next call returns it first. (Typed as the
+    /// children's error, which `Stream` requires to be the source's: so the
+    /// adapter's auto traits are futures-util's, whose queue holds such
+    /// errors too.)
+    error: Option<<St::Ok as TryFuture>::Error>,
+    limit: Limit,
+}
+
+impl<St> Unpin for TryBuffered<St>
+where
+    St: TryStream + Unpin,
+    St::Ok: TryFuture,
+{
+}
+
+impl<St> TryBuffered<St>
+where
+    St: TryStream,
+    St::Ok: TryFuture,
+{
+    pub(crate) fn new(stream: St, limit: Option<usize>) -> Self {
+        Self {
+            stream,
+            done: false,
+            queue: FuturesOrdered::new(),
+            error: None,
+            limit: Limit::new(limit),
+        }
+    }
+
+    projection!(FuturesOrdered<TryChild<St::Ok>>, error: <St::Ok as TryFuture>::Error);
+}
+
+impl<St> TryBuffered<St>
+where
+    St: TryStream,
+    St::Ok: TryFuture,
+{
+    source_accessors!(
+        "fair_try_buffered",
+        "futures::stream::iter([1, 2, 3]).map(|n| Ok::<_, ()>(std::future::ready(Ok::<_, ()>(n))))",
+        |projected| projected.0.stream
+    );
+}
+
+impl<St> Stream for TryBuffered<St>
+where
+    St: TryStream,
+    St::Ok: TryFuture<Error = St::Error>,
+{
+    type Item = Result<<St::Ok as TryFuture>::Ok, St::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let (mut this, stashed) = self.project();
+        if let Some(error) = stashed.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        let mut pulls = 0;
+        if let Some(error) = try_fill(
+            &mut this,
+            &mut pulls,
+            cx,
+            FuturesOrdered::len,
+            FuturesOrdered::push_back,
+        ) {
+            return Poll::Ready(Some(Err(error)));
+        }
+        let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
+            Poll::Ready(Some(output)) => {
+                if this.limit.is_limited() {
+                    // futures-rs#2961: refill the freed slot before returning;
+                    // a source error found doing so comes out next.
+                    *stashed = try_fill(
+                        &mut this,
+                        &mut pulls,
+                        cx,
+                        FuturesOrdered::len,
+                        FuturesOrdered::push_back,
+                    );
+                }
+                return Poll::Ready(Some(output));
+            }
+            Poll::Ready(None) => true,
+            Poll::Pending => false,
+        };
+        finish(ended, *this.done, this.limit, pulls, cx)
+    }
+}
+
+impl<St> fmt::Debug for TryBuffered<St>
+where
+    St: TryStream + fmt::Debug,
+    St::Ok: TryFuture,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryBuffered")
+            .field("stream", &self.stream)
+            .field("in_flight", &self.queue.len())
+            .field("limit", &self.limit.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stream of the results of the try-futures a try-stream yields, in the
+/// order they finish, at most `n` running at once; from
+/// [`FairTryStreamExt::fair_try_buffer_unordered`](crate::FairTryStreamExt::fair_try_buffer_unordered).
+///
+/// futures-util's `TryBufferUnordered`, on a [`FuturesUnordered`]. An error
+/// of the source is yielded as soon as it is pulled, an error of a child
+/// when it finishes; the stream goes on after either, as futures-util's.
+///
+/// ```
+/// use futures::StreamExt;
+/// use velodrome::FairTryStreamExt;
+///
+/// # futures::executor::block_on(async {
+/// let source = futures::stream::iter([Ok(1), Ok(2)])
+///     .map(|item: Result<u32, ()>| item.map(|n| async move { if n == 2 { Err(()) } else { Ok(n) } }));
+/// let mut out: Vec<_> = source.fair_try_buffer_unordered(None).collect().await;
+/// out.sort();
+/// assert_eq!(out, [Ok(1), Err(())]);
+/// # });
+/// ```
+///
+/// # Auto traits
+///
+/// It holds a source error found while refilling until the next call, so
+/// it is `Send` (`Sync`) only when `St::Error` is too, besides `St` and
+/// `St::Ok`; futures-util's needs only the latter two.
+///
+/// # Fairness
+///
+/// As [`BufferUnordered`].
+///
+/// # Cooperative scheduling
+///
+/// As [`BufferUnordered`].
+#[must_use = "streams do nothing unless polled"]
+pub struct TryBufferUnordered<St>
+where
+    St: TryStream,
+{
+    stream: St,
+    done: bool,
+    queue: FuturesUnordered<TryChild<St::Ok>>,
+    /// A source error found while refilling after an output; returned by
+    /// the next call.
+    error: Option<St::Error>,
+    limit: Limit,
+}
+
+// Rule P1: pinned only through the source (the held error is not pinned).
+impl<St> Unpin for TryBufferUnordered<St> where St: TryStream + Unpin {}
+
+impl<St> TryBufferUnordered<St>
+where
+    St: TryStream,
+    St::Ok: TryFuture,
+{
+    pub(crate) fn new(stream: St, limit: Option<usize>) -> Self {
+        Self {
+            stream,
+            done: false,
+            queue: FuturesUnordered::new(),
+            error: None,
+            limit: Limit::new(limit),
+        }
+    }
+
+    projection!(FuturesUnordered<TryChild<St::Ok>>, error: St::Error);
+}
+
+impl<St> TryBufferUnordered<St>
+where
+    St: TryStream,
+    St::Ok: TryFuture,
+{
+    source_accessors!(
+        "fair_try_buffer_unordered",
+        "futures::stream::iter([1, 2, 3]).map(|n| Ok::<_, ()>(std::future::ready(Ok::<_, ()>(n))))",
+        |projected| projected.0.stream
+    );
+}
+
+impl<St> Stream for TryBufferUnordered<St>
+where
+    St: TryStream,
+    St::Ok: TryFuture<Error = St::Error>,
+{
+    type Item = Result<<St::Ok as TryFuture>::Ok, St::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let (mut this, stashed) = self.project();
+        if let Some(error) = stashed.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        let mut pulls = 0;
+        if let Some(error) = try_fill(&mut this, &mut pulls, cx, FuturesUnordered::len, |q, f| {
+            q.push(f)
+        }) {
+            return Poll::Ready(Some(Err(error)));
+        }
+        let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
+            Poll::Ready(Some(output)) => {
+                if this.limit.is_limited() {
+                    // futures-rs#2961: refill the freed slot before returning;
+                    // a source error found doing so comes out next.
+                    *stashed =
+                        try_fill(&mut this, &mut pulls, cx, FuturesUnordered::len, |q, f| {
+                            q.push(f)
+                        });
+                }
+                return Poll::Ready(Some(output));
+            }
+            Poll::Ready(None) => true,
+            Poll::Pending => false,
+        };
+        finish(ended, *this.done, this.limit, pulls, cx)
+    }
+}
+
+impl<St> fmt::Debug for TryBufferUnordered<St>
+where
+    St: TryStream + fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryBufferUnordered")
+            .field("stream", &self.stream)
+            .field("in_flight", &self.queue.len())
+            .field("limit", &self.limit.get())
+            .finish_non_exhaustive()
+    }
+}
