@@ -175,6 +175,7 @@ enum Then {
     /// Return `Pending` forever.
     Pend,
     /// Panic in `poll_next`.
+    #[cfg(panic = "unwind")]
     Panic,
 }
 
@@ -254,6 +255,7 @@ impl Stream for Probe {
                 Poll::Ready(None)
             }
             Then::Pend => Poll::Pending,
+            #[cfg(panic = "unwind")]
             Then::Panic => panic!("stream {} panics in poll_next (on purpose)", this.id),
         }
     }

@@ -32,6 +32,7 @@ enum Mode {
     /// Finish: a future completes with its value; a stream ends.
     Finish,
     /// Panic in `poll`.
+    #[cfg(panic = "unwind")]
     Panic,
 }
 
@@ -125,6 +126,7 @@ impl Probe {
         let mode = *self.state.mode.lock().unwrap();
         match mode {
             Mode::Pending => *self.state.waker.lock().unwrap() = Some(cx.waker().clone()),
+            #[cfg(panic = "unwind")]
             Mode::Panic => panic!("probe {} panics in poll (on purpose)", self.tag()),
             Mode::Yield | Mode::Finish => {}
         }
