@@ -635,7 +635,9 @@ proptest! {
 
     /// As above until the first error, which both return at the same step.
     #[test]
-    fn try_for_each_concurrent_matches_futures_util(script in script(true).prop_map(first_error_only)) {
+    fn try_for_each_concurrent_matches_futures_util(
+        script in script(true).prop_map(first_error_only),
+    ) {
         run(Kind::TryForEach, &script)?;
     }
 }

@@ -37,6 +37,7 @@
 //!   which takes the adapter by value (so it is not pinned).
 //! - **P4** No other field is ever handed out pinned.
 
+use core::convert::Infallible;
 use core::fmt;
 use core::future::Future;
 use core::num::NonZeroUsize;
@@ -109,25 +110,133 @@ impl<Fut: TryFuture> Future for TryChild<Fut> {
     }
 }
 
-/// Polls a fused source once: `None` when it is not ready or has ended
-/// (then `done` is set and it is never polled again).
-#[inline]
-fn pull<St: Stream>(
-    stream: Pin<&mut St>,
-    done: &mut bool,
+/// What the buffered adapters need of the set their children run in.
+trait Queue: Stream + Unpin {
+    type Child;
+    /// Children held: running, or finished and waiting for their turn.
+    fn held(&self) -> usize;
+    fn enqueue(&mut self, child: Self::Child);
+}
+
+impl<Fut: Future> Queue for FuturesUnordered<Fut> {
+    type Child = Fut;
+    fn held(&self) -> usize {
+        self.len()
+    }
+    fn enqueue(&mut self, child: Fut) {
+        self.push(child);
+    }
+}
+
+impl<Fut: Future> Queue for FuturesOrdered<Fut> {
+    type Child = Fut;
+    fn held(&self) -> usize {
+        self.len()
+    }
+    fn enqueue(&mut self, child: Fut) {
+        self.push_back(child);
+    }
+}
+
+/// One poll of a source: a child, a source error, the end, or `Pending`.
+type Pulled<C, E> = Poll<Option<Result<C, E>>>;
+
+/// `poll_next` of every buffered adapter. `pull` polls the source once:
+/// an item is a child, or (for the `try_` adapters) a source error.
+fn poll_buffered<St, Q: Queue, E>(
+    mut this: Projection<'_, St, Q, E>,
     cx: &mut Context<'_>,
-) -> Option<St::Item> {
-    if *done {
-        return None;
+    mut pull: impl FnMut(Pin<&mut St>, &mut Context<'_>) -> Pulled<Q::Child, E>,
+) -> Poll<Option<Result<Q::Item, E>>> {
+    if let Some(error) = this.error.take() {
+        return Poll::Ready(Some(Err(error)));
     }
-    match stream.poll_next(cx) {
-        Poll::Ready(Some(item)) => Some(item),
-        Poll::Ready(None) => {
-            *done = true;
-            None
+    let mut pulls = 0;
+    if let Some(error) = fill(&mut this, &mut pulls, cx, &mut pull) {
+        return Poll::Ready(Some(Err(error)));
+    }
+    let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
+        Poll::Ready(Some(output)) => {
+            if this.limit.is_limited() {
+                // futures-rs#2961: refill the freed slot before returning; a
+                // source error found doing so is returned by the next call.
+                *this.error = fill(&mut this, &mut pulls, cx, &mut pull);
+            }
+            return Poll::Ready(Some(Ok(output)));
         }
-        Poll::Pending => None,
+        Poll::Ready(None) => true,
+        Poll::Pending => false,
+    };
+    if ended && *this.done {
+        return Poll::Ready(None);
     }
+    if !*this.done && this.limit.stopped_pulling(pulls) {
+        // The pull bound stopped us, not the source: come back.
+        yield_task(cx);
+    }
+    Poll::Pending
+}
+
+/// Pulls from the source into the queue while the limit has room; a
+/// source error stops it and is returned.
+#[inline]
+fn fill<St, Q: Queue, E>(
+    this: &mut Projection<'_, St, Q, E>,
+    pulls: &mut usize,
+    cx: &mut Context<'_>,
+    pull: &mut impl FnMut(Pin<&mut St>, &mut Context<'_>) -> Pulled<Q::Child, E>,
+) -> Option<E> {
+    while !*this.done && this.limit.has_room(this.queue.held(), *pulls) {
+        match pull(this.stream.as_mut(), cx) {
+            Poll::Ready(Some(item)) => {
+                *pulls += 1;
+                match item {
+                    Ok(child) => this.queue.enqueue(child),
+                    Err(error) => return Some(error),
+                }
+            }
+            Poll::Ready(None) => *this.done = true,
+            Poll::Pending => break,
+        }
+    }
+    None
+}
+
+/// `pull` for the plain adapters: every item is a child.
+#[inline]
+fn pull_plain<St: Stream>(
+    stream: Pin<&mut St>,
+    cx: &mut Context<'_>,
+) -> Pulled<St::Item, Infallible> {
+    stream.poll_next(cx).map(|item| item.map(Ok))
+}
+
+/// `pull` for the `try_` adapters: `Ok` items are children.
+#[inline]
+fn pull_try<St: TryStream>(
+    stream: Pin<&mut St>,
+    cx: &mut Context<'_>,
+) -> Pulled<TryChild<St::Ok>, St::Error> {
+    stream
+        .try_poll_next(cx)
+        .map(|item| item.map(|item| item.map(TryChild)))
+}
+
+/// The output of a plain adapter, which has no error.
+#[inline]
+fn infallible<T>(polled: Poll<Option<Result<T, Infallible>>>) -> Poll<Option<T>> {
+    polled.map(|output| {
+        output.map(|output| match output {
+            Ok(output) => output,
+            Err(never) => match never {},
+        })
+    })
+}
+
+/// The output of a `try_` adapter: a child's result, or a source error.
+#[inline]
+fn flatten<T, E>(polled: Poll<Option<Result<Result<T, E>, E>>>) -> Poll<Option<Result<T, E>>> {
+    polled.map(|output| output.map(|output| output.and_then(|result| result)))
 }
 
 /// The source's `size_hint` plus the children held, as futures-util's
@@ -144,32 +253,11 @@ fn size_hint_with<St: Stream>(stream: &St, done: bool, held: usize) -> (usize, O
     )
 }
 
-/// The end of a call that returned no output: `Ready(None)` once the
-/// source has ended and the set is empty, else `Pending`, after waking the
-/// task if the call stopped pulling because of the pull bound.
-#[inline]
-fn finish<T>(
-    set_ended: bool,
-    done: bool,
-    limit: Limit,
-    pulls: usize,
-    cx: &mut Context<'_>,
-) -> Poll<Option<T>> {
-    if set_ended && done {
-        return Poll::Ready(None);
-    }
-    if !done && limit.stopped_pulling(pulls) {
-        yield_task(cx);
-    }
-    Poll::Pending
-}
-
 /// Generates the accessors futures-util's adapters have (`get_ref`,
 /// `get_mut`, `get_pin_mut`, `into_inner`) for a type with a `stream` field
-/// and a `project` method; the closure finds the pinned source in what
-/// `project` returns.
+/// and a `project` method.
 macro_rules! source_accessors {
-    ($method:literal, $make:literal, |$projected:ident| $stream:expr) => {
+    ($method:literal, $make:literal) => {
         /// The source.
         ///
         /// ```
@@ -204,8 +292,7 @@ macro_rules! source_accessors {
         /// let _source = std::pin::Pin::new(&mut adapter).get_pin_mut();
         /// ```
         pub fn get_pin_mut(self: Pin<&mut Self>) -> Pin<&mut St> {
-            let $projected = self.project();
-            $stream
+            self.project().stream
         }
 
         /// The source, by value; children still in flight are dropped.
@@ -224,19 +311,20 @@ macro_rules! source_accessors {
 }
 
 /// The fields of an adapter, with the source pinned.
-struct Projection<'a, St, Q> {
+struct Projection<'a, St, Q, E> {
     stream: Pin<&'a mut St>,
     done: &'a mut bool,
     queue: &'a mut Q,
+    error: &'a mut Option<E>,
     limit: Limit,
 }
 
 /// Generates `project` for an adapter with fields `stream`, `done`,
-/// `queue` and `limit`; with `error: E`, also its `error` field.
+/// `queue`, `error` and `limit`.
 macro_rules! projection {
-    ($Queue:ty) => {
+    ($Queue:ty, $Error:ty) => {
         #[inline]
-        fn project(self: Pin<&mut Self>) -> Projection<'_, St, $Queue> {
+        fn project(self: Pin<&mut Self>) -> Projection<'_, St, $Queue, $Error> {
             // SAFETY: we never move out of the returned references: the
             // source is pinned structurally and nothing else is (rules P1 to
             // P4 in this module's docs).
@@ -247,25 +335,9 @@ macro_rules! projection {
                 stream: unsafe { Pin::new_unchecked(&mut this.stream) },
                 done: &mut this.done,
                 queue: &mut this.queue,
+                error: &mut this.error,
                 limit: this.limit,
             }
-        }
-    };
-    ($Queue:ty, error: $Error:ty) => {
-        #[inline]
-        fn project(self: Pin<&mut Self>) -> (Projection<'_, St, $Queue>, &mut Option<$Error>) {
-            // SAFETY: as in the arm above (rules P1 to P4); `error` is not
-            // pinned (P4).
-            let this = unsafe { self.get_unchecked_mut() };
-            let projection = Projection {
-                // SAFETY: `this` is pinned, and so is its `stream` field
-                // (structural pinning, rule P3: it is never moved).
-                stream: unsafe { Pin::new_unchecked(&mut this.stream) },
-                done: &mut this.done,
-                queue: &mut this.queue,
-                limit: this.limit,
-            };
-            (projection, &mut this.error)
         }
     };
 }
@@ -275,7 +347,9 @@ macro_rules! projection {
 /// [`FairStreamExt::fair_buffered`](crate::FairStreamExt::fair_buffered).
 ///
 /// futures-util's `Buffered`, on a [`FuturesOrdered`]; see the
-/// [method](crate::FairStreamExt::fair_buffered) for what changes.
+/// [method](crate::FairStreamExt::fair_buffered) for what changes. As in
+/// futures-util, outputs that finished early and wait for an earlier one
+/// count towards the limit.
 ///
 /// ```
 /// use futures::StreamExt;
@@ -309,6 +383,8 @@ where
     stream: St,
     done: bool,
     queue: FuturesOrdered<St::Item>,
+    /// Always `None`: the plain adapters have no error.
+    error: Option<Infallible>,
     limit: Limit,
 }
 
@@ -330,15 +406,15 @@ where
             stream,
             done: false,
             queue: FuturesOrdered::new(),
+            error: None,
             limit: Limit::new(limit),
         }
     }
 
-    projection!(FuturesOrdered<St::Item>);
+    projection!(FuturesOrdered<St::Item>, Infallible);
     source_accessors!(
         "fair_buffered",
-        "futures::stream::iter([1, 2, 3]).map(std::future::ready)",
-        |projected| projected.stream
+        "futures::stream::iter([1, 2, 3]).map(std::future::ready)"
     );
 }
 
@@ -350,33 +426,7 @@ where
     type Item = <St::Item as Future>::Output;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut this = self.project();
-        let mut pulls = 0;
-        fill(
-            &mut this,
-            &mut pulls,
-            cx,
-            FuturesOrdered::len,
-            FuturesOrdered::push_back,
-        );
-        let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
-            Poll::Ready(Some(output)) => {
-                if this.limit.is_limited() {
-                    // futures-rs#2961: refill the freed slot before returning.
-                    fill(
-                        &mut this,
-                        &mut pulls,
-                        cx,
-                        FuturesOrdered::len,
-                        FuturesOrdered::push_back,
-                    );
-                }
-                return Poll::Ready(Some(output));
-            }
-            Poll::Ready(None) => true,
-            Poll::Pending => false,
-        };
-        finish(ended, *this.done, this.limit, pulls, cx)
+        infallible(poll_buffered(self.project(), cx, pull_plain))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -400,29 +450,7 @@ where
     St::Item: Future,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Buffered")
-            .field("stream", &self.stream)
-            .field("in_flight", &self.queue.len())
-            .field("limit", &self.limit.get())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Pulls items from the source into the queue while the limit has room.
-#[inline]
-fn fill<St: Stream, Q>(
-    this: &mut Projection<'_, St, Q>,
-    pulls: &mut usize,
-    cx: &mut Context<'_>,
-    len: impl Fn(&Q) -> usize,
-    mut push: impl FnMut(&mut Q, St::Item),
-) {
-    while this.limit.has_room(len(this.queue), *pulls) {
-        let Some(item) = pull(this.stream.as_mut(), this.done, cx) else {
-            break;
-        };
-        *pulls += 1;
-        push(this.queue, item);
+        debug_adapter(f, "Buffered", &self.stream, self.queue.len(), self.limit)
     }
 }
 
@@ -466,6 +494,8 @@ where
     stream: St,
     done: bool,
     queue: FuturesUnordered<St::Item>,
+    /// Always `None`: the plain adapters have no error.
+    error: Option<Infallible>,
     limit: Limit,
 }
 
@@ -479,15 +509,15 @@ where
             stream,
             done: false,
             queue: FuturesUnordered::new(),
+            error: None,
             limit: Limit::new(limit),
         }
     }
 
-    projection!(FuturesUnordered<St::Item>);
+    projection!(FuturesUnordered<St::Item>, Infallible);
     source_accessors!(
         "fair_buffer_unordered",
-        "futures::stream::iter([1, 2, 3]).map(std::future::ready)",
-        |projected| projected.stream
+        "futures::stream::iter([1, 2, 3]).map(std::future::ready)"
     );
 }
 
@@ -499,25 +529,7 @@ where
     type Item = <St::Item as Future>::Output;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut this = self.project();
-        let mut pulls = 0;
-        fill(&mut this, &mut pulls, cx, FuturesUnordered::len, |q, f| {
-            q.push(f)
-        });
-        let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
-            Poll::Ready(Some(output)) => {
-                if this.limit.is_limited() {
-                    // futures-rs#2961: refill the freed slot before returning.
-                    fill(&mut this, &mut pulls, cx, FuturesUnordered::len, |q, f| {
-                        q.push(f)
-                    });
-                }
-                return Poll::Ready(Some(output));
-            }
-            Poll::Ready(None) => true,
-            Poll::Pending => false,
-        };
-        finish(ended, *this.done, this.limit, pulls, cx)
+        infallible(poll_buffered(self.project(), cx, pull_plain))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -540,42 +552,14 @@ where
     St: Stream + fmt::Debug,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BufferUnordered")
-            .field("stream", &self.stream)
-            .field("in_flight", &self.queue.len())
-            .field("limit", &self.limit.get())
-            .finish_non_exhaustive()
+        debug_adapter(
+            f,
+            "BufferUnordered",
+            &self.stream,
+            self.queue.len(),
+            self.limit,
+        )
     }
-}
-
-/// Pulls `Ok` items from a try source into the queue while the limit has
-/// room; an `Err` item stops it and is returned.
-#[inline]
-fn try_fill<St: TryStream, Q>(
-    this: &mut Projection<'_, St, Q>,
-    pulls: &mut usize,
-    cx: &mut Context<'_>,
-    len: impl Fn(&Q) -> usize,
-    mut push: impl FnMut(&mut Q, TryChild<St::Ok>),
-) -> Option<St::Error> {
-    while this.limit.has_room(len(this.queue), *pulls) {
-        if *this.done {
-            break;
-        }
-        match this.stream.as_mut().try_poll_next(cx) {
-            Poll::Ready(Some(Ok(future))) => {
-                *pulls += 1;
-                push(this.queue, TryChild(future));
-            }
-            Poll::Ready(Some(Err(error))) => {
-                *pulls += 1;
-                return Some(error);
-            }
-            Poll::Ready(None) => *this.done = true,
-            Poll::Pending => break,
-        }
-    }
-    None
 }
 
 /// Stream of the results of the try-futures a try-stream yields, in the
@@ -614,15 +598,15 @@ where
     stream: St,
     done: bool,
     queue: FuturesOrdered<TryChild<St::Ok>>,
-    /// An error the source yielded while the freed slot was being refilled
-    /// after an output: the next call returns it first. (Typed as the
-    /// children's error, which `Stream` requires to be the source's: so the
-    /// adapter's auto traits are futures-util's, whose queue holds such
-    /// errors too.)
+    /// A source error found while refilling after an output; the next call
+    /// returns it first. Typed as the children's error, which `Stream`
+    /// requires to be the source's: the queue holds such errors anyway, so
+    /// the auto traits stay futures-util's.
     error: Option<<St::Ok as TryFuture>::Error>,
     limit: Limit,
 }
 
+// Rule P1: pinned only through the source.
 impl<St> Unpin for TryBuffered<St>
 where
     St: TryStream + Unpin,
@@ -645,18 +629,13 @@ where
         }
     }
 
-    projection!(FuturesOrdered<TryChild<St::Ok>>, error: <St::Ok as TryFuture>::Error);
-}
-
-impl<St> TryBuffered<St>
-where
-    St: TryStream,
-    St::Ok: TryFuture,
-{
+    projection!(
+        FuturesOrdered<TryChild<St::Ok>>,
+        <St::Ok as TryFuture>::Error
+    );
     source_accessors!(
         "fair_try_buffered",
-        "futures::stream::iter([1, 2, 3]).map(|n| Ok::<_, ()>(std::future::ready(Ok::<_, ()>(n))))",
-        |projected| projected.0.stream
+        "futures::stream::iter([1, 2, 3]).map(|n| Ok::<_, ()>(std::future::ready(Ok::<_, ()>(n))))"
     );
 }
 
@@ -668,39 +647,7 @@ where
     type Item = Result<<St::Ok as TryFuture>::Ok, St::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let (mut this, stashed) = self.project();
-        if let Some(error) = stashed.take() {
-            return Poll::Ready(Some(Err(error)));
-        }
-        let mut pulls = 0;
-        if let Some(error) = try_fill(
-            &mut this,
-            &mut pulls,
-            cx,
-            FuturesOrdered::len,
-            FuturesOrdered::push_back,
-        ) {
-            return Poll::Ready(Some(Err(error)));
-        }
-        let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
-            Poll::Ready(Some(output)) => {
-                if this.limit.is_limited() {
-                    // futures-rs#2961: refill the freed slot before returning;
-                    // a source error found doing so comes out next.
-                    *stashed = try_fill(
-                        &mut this,
-                        &mut pulls,
-                        cx,
-                        FuturesOrdered::len,
-                        FuturesOrdered::push_back,
-                    );
-                }
-                return Poll::Ready(Some(output));
-            }
-            Poll::Ready(None) => true,
-            Poll::Pending => false,
-        };
-        finish(ended, *this.done, this.limit, pulls, cx)
+        flatten(poll_buffered(self.project(), cx, pull_try))
     }
 }
 
@@ -710,11 +657,7 @@ where
     St::Ok: TryFuture,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryBuffered")
-            .field("stream", &self.stream)
-            .field("in_flight", &self.queue.len())
-            .field("limit", &self.limit.get())
-            .finish_non_exhaustive()
+        debug_adapter(f, "TryBuffered", &self.stream, self.queue.len(), self.limit)
     }
 }
 
@@ -731,8 +674,9 @@ where
 /// use velodrome::FairTryStreamExt;
 ///
 /// # futures::executor::block_on(async {
-/// let source = futures::stream::iter([Ok(1), Ok(2)])
-///     .map(|item: Result<u32, ()>| item.map(|n| async move { if n == 2 { Err(()) } else { Ok(n) } }));
+/// let source = futures::stream::iter([Ok(1), Ok(2)]).map(|item: Result<u32, ()>| {
+///     item.map(|n| async move { if n == 2 { Err(()) } else { Ok(n) } })
+/// });
 /// let mut out: Vec<_> = source.fair_try_buffer_unordered(None).collect().await;
 /// out.sort();
 /// assert_eq!(out, [Ok(1), Err(())]);
@@ -784,18 +728,10 @@ where
         }
     }
 
-    projection!(FuturesUnordered<TryChild<St::Ok>>, error: St::Error);
-}
-
-impl<St> TryBufferUnordered<St>
-where
-    St: TryStream,
-    St::Ok: TryFuture,
-{
+    projection!(FuturesUnordered<TryChild<St::Ok>>, St::Error);
     source_accessors!(
         "fair_try_buffer_unordered",
-        "futures::stream::iter([1, 2, 3]).map(|n| Ok::<_, ()>(std::future::ready(Ok::<_, ()>(n))))",
-        |projected| projected.0.stream
+        "futures::stream::iter([1, 2, 3]).map(|n| Ok::<_, ()>(std::future::ready(Ok::<_, ()>(n))))"
     );
 }
 
@@ -807,32 +743,7 @@ where
     type Item = Result<<St::Ok as TryFuture>::Ok, St::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let (mut this, stashed) = self.project();
-        if let Some(error) = stashed.take() {
-            return Poll::Ready(Some(Err(error)));
-        }
-        let mut pulls = 0;
-        if let Some(error) = try_fill(&mut this, &mut pulls, cx, FuturesUnordered::len, |q, f| {
-            q.push(f)
-        }) {
-            return Poll::Ready(Some(Err(error)));
-        }
-        let ended = match Pin::new(&mut *this.queue).poll_next(cx) {
-            Poll::Ready(Some(output)) => {
-                if this.limit.is_limited() {
-                    // futures-rs#2961: refill the freed slot before returning;
-                    // a source error found doing so comes out next.
-                    *stashed =
-                        try_fill(&mut this, &mut pulls, cx, FuturesUnordered::len, |q, f| {
-                            q.push(f)
-                        });
-                }
-                return Poll::Ready(Some(output));
-            }
-            Poll::Ready(None) => true,
-            Poll::Pending => false,
-        };
-        finish(ended, *this.done, this.limit, pulls, cx)
+        flatten(poll_buffered(self.project(), cx, pull_try))
     }
 }
 
@@ -841,10 +752,28 @@ where
     St: TryStream + fmt::Debug,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryBufferUnordered")
-            .field("stream", &self.stream)
-            .field("in_flight", &self.queue.len())
-            .field("limit", &self.limit.get())
-            .finish_non_exhaustive()
+        debug_adapter(
+            f,
+            "TryBufferUnordered",
+            &self.stream,
+            self.queue.len(),
+            self.limit,
+        )
     }
+}
+
+/// The `Debug` of every buffered adapter: the source, the children held,
+/// the limit.
+fn debug_adapter(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    stream: &dyn fmt::Debug,
+    held: usize,
+    limit: Limit,
+) -> fmt::Result {
+    f.debug_struct(name)
+        .field("stream", stream)
+        .field("in_flight", &held)
+        .field("limit", &limit.get())
+        .finish_non_exhaustive()
 }

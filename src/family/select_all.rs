@@ -73,7 +73,9 @@ impl<St: Stream + Unpin> SelectAll<St> {
     /// Number of streams in the set; a stream leaves it when it ends.
     ///
     /// ```
-    /// let merged = velodrome::select_all([futures::stream::iter([1]), futures::stream::iter([2])]);
+    /// use futures::stream::iter;
+    ///
+    /// let merged = velodrome::select_all([iter([1]), iter([9])]);
     /// assert_eq!(merged.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
@@ -111,7 +113,9 @@ impl<St: Stream + Unpin> SelectAll<St> {
     /// Iterates over shared references to the streams.
     ///
     /// ```
-    /// let merged = velodrome::select_all([futures::stream::iter([1]), futures::stream::iter([2])]);
+    /// use futures::stream::iter;
+    ///
+    /// let merged = velodrome::select_all([iter([1]), iter([9])]);
     /// assert_eq!(merged.iter().count(), 2);
     /// ```
     pub fn iter(&self) -> Iter<'_, St> {
@@ -121,7 +125,9 @@ impl<St: Stream + Unpin> SelectAll<St> {
     /// Iterates over mutable references to the streams.
     ///
     /// ```
-    /// let mut merged = velodrome::select_all([futures::stream::iter([1]), futures::stream::iter([2])]);
+    /// use futures::stream::iter;
+    ///
+    /// let mut merged = velodrome::select_all([iter([1]), iter([9])]);
     /// assert_eq!(merged.iter_mut().count(), 2);
     /// ```
     pub fn iter_mut(&mut self) -> IterMut<'_, St> {
@@ -145,10 +151,11 @@ impl<St: Stream + Unpin> SelectAll<St> {
 /// `futures::stream::select_all`.
 ///
 /// ```
+/// use futures::stream::iter;
 /// use futures::StreamExt;
 ///
 /// # futures::executor::block_on(async {
-/// let merged = velodrome::select_all([futures::stream::iter(0..=2), futures::stream::iter(10..=11)]);
+/// let merged = velodrome::select_all([iter(0..=2), iter(10..=11)]);
 /// // Always-ready streams take turns.
 /// assert_eq!(merged.collect::<Vec<_>>().await, [0, 10, 1, 11, 2]);
 /// # });
