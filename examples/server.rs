@@ -3,9 +3,10 @@
 //!
 //! The server runs in one task with two sets:
 //!
-//! - the connections, an `IndexedStreamsUnordered` of request streams (one
-//!   line per request): a connection that arrives while `LIMIT` are open is
-//!   refused (`busy`), one that the client closes leaves the set;
+//! - the connections, an `IndexedStreamsUnordered::with_limit(LIMIT)` of
+//!   request streams (one line per request): `try_insert` hands back a
+//!   connection that arrives while `LIMIT` are open, and the server refuses
+//!   it (`busy`); one that the client closes leaves the set;
 //! - the requests in flight, a `Deadlines<FuturesUnordered<_>>`: each
 //!   request is inserted with a timeout, and one that is still running at
 //!   its deadline is dropped and reported with its key, so the server
@@ -16,8 +17,6 @@
 //! never finish in time. At the end both sides print their books, and the
 //! example checks that nothing was lost: every request sent was refused,
 //! timed out or served, and the clients saw exactly what the server did.
-//!
-//! The limit is counted with the connection set's `len()`.
 //!
 //! ```text
 //! cargo run --example server
@@ -93,7 +92,8 @@ impl std::ops::AddAssign for Books {
 
 /// The server: accepts, reads requests, answers them, until `stop`.
 async fn serve(listener: TcpListener, mut stop: oneshot::Receiver<()>) -> io::Result<Books> {
-    let mut connections: IndexedStreamsUnordered<Requests> = IndexedStreamsUnordered::new();
+    let mut connections: IndexedStreamsUnordered<Requests> =
+        IndexedStreamsUnordered::with_limit(LIMIT);
     let mut writers: HashMap<Key, OwnedWriteHalf> = HashMap::new();
     let mut requests = Deadlines::<FuturesUnordered<_>>::new();
     // Request key -> connection key.
@@ -104,16 +104,20 @@ async fn serve(listener: TcpListener, mut stop: oneshot::Receiver<()>) -> io::Re
         tokio::select! {
             accepted = listener.accept() => {
                 let (read, mut write) = accepted?.0.into_split();
-                if connections.len() >= LIMIT {
-                    // Refused: the request this client is about to send is
-                    // answered here, and the connection closes.
-                    write.write_all(b"busy\n").await?;
-                    books.refused += 1;
-                    continue;
+                match connections.try_insert(Requests(BufReader::new(read).lines())) {
+                    Ok(conn) => {
+                        write.write_all(b"hello\n").await?;
+                        writers.insert(conn, write);
+                    }
+                    Err(full) => {
+                        // Refused: the set hands the connection back; the
+                        // request this client is about to send is answered
+                        // here, and the connection closes.
+                        drop(full.into_inner());
+                        write.write_all(b"busy\n").await?;
+                        books.refused += 1;
+                    }
                 }
-                write.write_all(b"hello\n").await?;
-                let conn = connections.insert(Requests(BufReader::new(read).lines()));
-                writers.insert(conn, write);
             }
             Some((conn, line)) = connections.next() => match line {
                 Some(request) => {

@@ -126,7 +126,7 @@ enum Expect {
 
 #[tokio::test(start_paused = true)]
 async fn mixed_deadlines_report_every_child_exactly_once_and_len_stays_right() {
-    let n = if cfg!(miri) { 64 } else { 100_000 };
+    let n = if cfg!(miri) { 32 } else { 100_000 };
     let start = Instant::now();
     let mut set: Deadlines<FuturesUnordered<_>> = Deadlines::new();
     // key -> (id, work, expected outcome, deadline)
@@ -202,6 +202,77 @@ async fn mixed_deadlines_report_every_child_exactly_once_and_len_stays_right() {
     assert!(
         outputs > n / 4 && expired > n / 4,
         "{outputs} outputs, {expired} expired"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadlines_out_of_order_expire_in_deadline_order() {
+    let n: u64 = if cfg!(miri) { 16 } else { 500 };
+    let start = Instant::now();
+    let mut set: Deadlines<FuturesUnordered<_>> = Deadlines::new();
+    // A permutation of 1..=n ms: in order, backwards and scattered, so the
+    // deadlines go to the in-order run and to the heap.
+    let mut keys = Vec::new();
+    for i in 0..n {
+        let at = (i * 37) % n + 1;
+        let key = set.insert_with_deadline(std::future::pending::<()>(), start + ms(at));
+        keys.push((key, at));
+    }
+    // Cancel every seventh: nothing is reported for them.
+    let mut expected: Vec<_> = Vec::new();
+    for (i, &(key, at)) in keys.iter().enumerate() {
+        if i % 7 == 3 {
+            assert!(set.cancel(key));
+        } else {
+            expected.push((at, key));
+        }
+    }
+    expected.sort();
+    assert_eq!(set.len(), expected.len());
+    for &(at, key) in &expected {
+        let (got, result) = set.next().await.unwrap();
+        assert_eq!(got, key);
+        assert_eq!(result.unwrap_err().deadline(), start + ms(at));
+        assert_eq!(Instant::now() - start, ms(at));
+    }
+    assert_eq!(set.next().await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn finished_children_behind_a_long_deadline_keep_memory_bounded() {
+    // A child with a long deadline stays at the front; children with later
+    // deadlines finish at once, round after round. Their entries must not
+    // pile up behind it: after the first rounds, nothing allocates.
+    let n = if cfg!(miri) { 8 } else { 1_000 };
+    let mut set: Deadlines<FuturesUnordered<Pin<Box<dyn Future<Output = usize>>>>> =
+        Deadlines::new();
+    let long = set.insert_with_timeout(Box::pin(std::future::pending()), ms(3_600_000));
+    let children: Vec<Pin<Box<dyn Future<Output = usize>>>> = Vec::with_capacity(n);
+    let mut children = Some(children);
+    let mut counts = Vec::new();
+    for _ in 0..24 {
+        let mut batch = children.take().unwrap();
+        batch
+            .extend((0..n).map(|id| {
+                Box::pin(std::future::ready(id)) as Pin<Box<dyn Future<Output = usize>>>
+            }));
+        let before = allocations();
+        for child in batch.drain(..) {
+            set.insert_with_timeout(child, ms(3_600_001));
+        }
+        assert_eq!(drain(&mut set).await, n);
+        counts.push(allocations() - before);
+        children = Some(batch);
+        assert_eq!(set.len(), 1);
+    }
+    assert!(set.contains(long));
+    // Without compaction the run would grow by `n` dead entries per round
+    // and reallocate every time its length doubles (at least twice in
+    // rounds 8 to 23). Its peak with compaction is reached in the first
+    // rounds.
+    assert!(
+        counts[8..].iter().all(|&c| c == 0),
+        "allocations per round: {counts:?}"
     );
 }
 
@@ -300,8 +371,10 @@ async fn deadlines_in_every_lane_expire_with_their_keys() {
     );
     assert!(set.cancel(normal));
     let mut reports = Vec::new();
-    for _ in 0..10 {
-        advance(ms(5)).await;
+    // Steps of 5 ms (10 under Miri, where each step is slow).
+    let step = if cfg!(miri) { 10 } else { 5 };
+    for _ in 0..50 / step {
+        advance(ms(step)).await;
         // Enough polls for the LOW lane's turn (the starvation bound is 16
         // HIGH polls) within each step.
         for _ in 0..20 {
@@ -434,12 +507,14 @@ async fn child_panicking_in_poll_leaves_no_deadline_behind() {
     let start = Instant::now();
     let mut set: Deadlines<FuturesUnordered<Pin<Box<dyn Future<Output = usize>>>>> =
         Deadlines::new();
+    // `bad`'s deadline is earlier than `other`'s: it goes to the heap.
+    let other = set.insert_with_deadline(Box::pin(request(1_000, 0)), start + ms(50));
     let bad = set.insert_with_deadline(Box::pin(PanicAtFirstPoll), start + ms(10));
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
     let caught = std::panic::catch_unwind(AssertUnwindSafe(|| set.poll_next_unpin(&mut cx)));
     assert!(caught.is_err());
-    assert!(set.is_empty());
+    assert_eq!(set.len(), 1);
     // The slot is reused by a child with a later deadline, and one without.
     let next = set.insert_with_deadline(Box::pin(request(1_000, 1)), start + ms(30));
     let free = set.insert(Box::pin(request(20, 2)));
@@ -449,6 +524,9 @@ async fn child_panicking_in_poll_leaves_no_deadline_behind() {
     let (key, result) = set.next().await.unwrap();
     assert_eq!(key, next);
     assert_eq!(result.unwrap_err().deadline(), start + ms(30));
+    let (key, result) = set.next().await.unwrap();
+    assert_eq!(key, other);
+    assert_eq!(result.unwrap_err().deadline(), start + ms(50));
     assert_eq!(set.next().await, None);
 }
 
@@ -637,4 +715,99 @@ async fn debug_default_and_fused() {
     };
     let error: &dyn std::error::Error = &elapsed;
     assert_eq!(error.to_string(), "deadline has elapsed");
+}
+
+/// One step of the model-based test.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Insert a pending child with a deadline this many ms from now
+    /// (`timeout` picks `insert_with_timeout` over `insert_with_deadline`).
+    Insert { after: u64, timeout: bool },
+    /// Cancel the live child at this index (modulo the live count).
+    Cancel(usize),
+    /// Advance the clock, then take every expiry.
+    Advance(u64),
+}
+
+fn ops() -> impl proptest::strategy::Strategy<Value = Vec<Op>> {
+    use proptest::prelude::*;
+    let op = prop_oneof![
+        4 => (0u64..40, any::<bool>()).prop_map(|(after, timeout)| Op::Insert { after, timeout }),
+        1 => any::<usize>().prop_map(Op::Cancel),
+        2 => (0u64..15).prop_map(Op::Advance),
+    ];
+    proptest::collection::vec(op, 1..if cfg!(miri) { 10 } else { 200 })
+}
+
+/// Runs `ops` against a `Deadlines` and a map of deadlines: the same
+/// children expire at each step, with their deadlines, and `len` and
+/// `deadline` agree throughout.
+fn run_against_model(ops: &[Op]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut set: Deadlines<FuturesUnordered<std::future::Pending<()>>> = Deadlines::new();
+        let mut model: Vec<(Key, Instant)> = Vec::new();
+        for op in ops {
+            match *op {
+                Op::Insert { after, timeout } => {
+                    let child = std::future::pending();
+                    let at = Instant::now() + ms(after);
+                    let key = if timeout {
+                        set.insert_with_timeout(child, ms(after))
+                    } else {
+                        set.insert_with_deadline(child, at)
+                    };
+                    model.push((key, at));
+                }
+                Op::Cancel(i) => {
+                    if !model.is_empty() {
+                        let (key, _) = model.remove(i % model.len());
+                        assert!(set.cancel(key));
+                    }
+                }
+                Op::Advance(by) => {
+                    advance(ms(by)).await;
+                    let now = Instant::now();
+                    let mut reported = Vec::new();
+                    while let Poll::Ready(Some((key, result))) = poll_once(&mut set).await {
+                        reported.push((key, result.unwrap_err().deadline()));
+                    }
+                    let mut due: Vec<_> =
+                        model.iter().copied().filter(|&(_, at)| at <= now).collect();
+                    model.retain(|&(_, at)| at > now);
+                    // Earliest first; ties in any order.
+                    assert!(
+                        reported.windows(2).all(|w| w[0].1 <= w[1].1),
+                        "{reported:?}"
+                    );
+                    reported.sort();
+                    due.sort();
+                    assert_eq!(reported, due);
+                }
+            }
+            assert_eq!(set.len(), model.len());
+            for &(key, at) in &model {
+                assert_eq!(set.deadline(key), Some(at));
+            }
+        }
+    });
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Any mix of in-order and out-of-order deadlines, cancels and clock
+    /// steps: exactly the due children expire, earliest first.
+    #[test]
+    fn deadlines_match_a_model(ops in ops()) {
+        run_against_model(&ops);
+    }
 }

@@ -3,13 +3,13 @@
 //!
 //! The children live in an ordinary set (the wrapped type's public API:
 //! `insert_with_priority`, `cancel`, `get_pin_mut`, keyed polling). Their
-//! deadlines live beside it in an indexed binary min-heap of
-//! `(deadline, Key)`: `pos[key.index]` is the heap position of that slot's
-//! entry, so a completion or a cancel finds and removes its entry in
-//! `O(log n)` and the heap never holds an entry whose child is gone (except
-//! right after a child panicked in `poll`, which the next call repairs). One
-//! `tokio::time::Sleep` is kept at the earliest deadline; it is only touched
-//! when the set is about to return `Pending`.
+//! deadlines live beside it in a `DeadlineQueue` (`queue.rs`): a FIFO
+//! run for deadlines that come in order (one timeout for every child: `O(1)`
+//! per insert and expiry) and an indexed 4-ary min-heap for the others
+//! (`O(log n)`), with each slot's entry found by `Key::index`, so a
+//! completion or a cancel drops its entry at once. One `tokio::time::Sleep`
+//! is kept at the earliest deadline; it is only touched when the set is
+//! about to return `Pending`.
 //!
 //! Order of work in `poll_next`: first the set's own poll (the woken
 //! children, as the plain set would poll them), and only when that is
@@ -25,11 +25,15 @@ use core::task::{Context, Poll};
 use futures_core::stream::{FusedStream, Stream};
 use tokio::time::{Duration, Instant, Sleep};
 
+mod queue;
+
 use crate::engine::budget::Budget;
 use crate::engine::lanes::Priority;
 use crate::sets::futures_unordered::FuturesUnordered;
 use crate::sets::key::Key;
 use crate::sets::streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
+
+use queue::DeadlineQueue;
 
 /// The error of a child that was still pending at its deadline (or, for a
 /// stream with a timeout, that went that long without an item): the child
@@ -368,21 +372,28 @@ type Next<S> = Poll<Option<(Key, Result<<S as DeadlineSet>::Output, Elapsed>)>>;
 ///   the earliest deadline. It is reset and polled only when the set is
 ///   about to return `Pending`, so outputs that are ready cost no timer
 ///   work; moving the deadline later is one atomic update inside tokio.
-/// - **`O(log n)` bookkeeping**: deadlines are kept in an indexed binary
-///   min-heap of 24-byte `(Instant, Key)` entries, with each child's heap
-///   position in a side table by slot index (4 bytes; streams with a
-///   timeout add 16 for the duration). An insert with a deadline, a
-///   completion, a cancel and an expiry each cost one sift, at most
-///   `log2(n)` swaps: 14 with 10,000 deadlines, 20 with a million. An
-///   expiry also costs one `Instant::now()`.
-/// - **No allocation per child** in steady state: the heap and the side
-///   table keep their memory, as the set keeps its slots.
-/// - **A child without a deadline pays nothing**: no heap entry and no timer
+/// - **`O(1)` or `O(log n)` bookkeeping**: deadlines that come in order
+///   (the usual case: one timeout for every child) are appended to a FIFO
+///   run and expire from its front, `O(1)` each. A deadline earlier than the
+///   last one goes to an indexed 4-ary min-heap: `O(log n)` per insert,
+///   removal and expiry, at most 7 levels with 10,000 deadlines, 10 with a
+///   million. Every child's entry is found by its slot index, so a
+///   completion or a cancel drops it at once (from the heap in `O(log n)`;
+///   in the run it is marked dead and the run is compacted when dead
+///   entries pass half of it, `O(1)` amortised). Memory per child with a
+///   deadline: a 16-byte entry and a 16-byte slot record (streams with a
+///   timeout add 16 for the duration); the run holds at most twice the
+///   live deadlines plus 32.
+/// - **One clock read per batch**: an expiry reads `Instant::now()` only if
+///   the earliest deadline was not already known to have passed.
+/// - **No allocation per child** in steady state: the run, the heap and the
+///   slot table keep their memory, as the set keeps its slots.
+/// - **A child without a deadline pays nothing**: no entry and no timer
 ///   work; its completion costs one bounds-checked look-up (none at all
 ///   while no child has a deadline).
-/// - Deadlines have tokio's timer resolution (1 ms); an expiry is reported
-///   when the set is polled after the timer fired (the `Sleep` wakes the
-///   task) or after the deadline passed, whichever the set sees first.
+/// - The timer wakes the task with tokio's resolution (deadlines rounded up
+///   to the millisecond); a child is reported as timed out by the first poll
+///   of the set at or after its deadline.
 ///
 /// # Cooperative scheduling
 ///
@@ -402,7 +413,11 @@ type Next<S> = Poll<Option<(Key, Result<<S as DeadlineSet>::Output, Elapsed>)>>;
 #[must_use = "streams do nothing unless polled"]
 pub struct Deadlines<S: DeadlineSet> {
     set: S::Inner,
-    timers: Timers,
+    /// The deadlines, by key.
+    timers: DeadlineQueue,
+    /// A child may have panicked while the set polled it: the entries of
+    /// children that are gone must be dropped before the heap is touched.
+    repair_pending: bool,
     /// The one timer, made on the first poll that needs it.
     sleep: Option<Pin<Box<Sleep>>>,
     budget: Budget,
@@ -422,7 +437,8 @@ impl<S: DeadlineSet> Deadlines<S> {
     pub fn new() -> Self {
         Self {
             set: S::Inner::default(),
-            timers: Timers::new(),
+            timers: DeadlineQueue::new(),
+            repair_pending: false,
             sleep: None,
             budget: Budget::default(),
         }
@@ -625,9 +641,8 @@ impl<S: DeadlineSet> Deadlines<S> {
     /// ```
     pub fn deadline(&self, key: Key) -> Option<Instant> {
         self.timers
-            .find(key)
-            .filter(|_| !self.timers.repair_pending || self.contains(key))
-            .map(|at| self.timers.heap[at].deadline)
+            .deadline(key)
+            .filter(|_| !self.repair_pending || self.contains(key))
     }
 
     /// Drops the child `key` names, in place, with its deadline, and
@@ -668,6 +683,7 @@ impl<S: DeadlineSet> Deadlines<S> {
     /// ```
     pub fn clear(&mut self) {
         self.timers.clear();
+        self.repair_pending = false;
         S::clear(&mut self.set);
     }
 
@@ -675,7 +691,7 @@ impl<S: DeadlineSet> Deadlines<S> {
     /// drops the entries of children that are gone.
     #[inline]
     fn repair(&mut self) {
-        if self.timers.repair_pending {
+        if self.repair_pending {
             self.repair_slow();
         }
     }
@@ -684,6 +700,7 @@ impl<S: DeadlineSet> Deadlines<S> {
     fn repair_slow(&mut self) {
         let set = &self.set;
         self.timers.retain(|key| S::contains(set, key));
+        self.repair_pending = false;
     }
 
     #[inline]
@@ -700,9 +717,9 @@ impl<S: DeadlineSet> Deadlines<S> {
         loop {
             // Set while a child may run user code that can panic: the next
             // call then drops the entry of whichever child the set dropped.
-            self.timers.repair_pending = true;
+            self.repair_pending = true;
             let event = S::poll_event(&mut self.set, cx);
-            self.timers.repair_pending = false;
+            self.repair_pending = false;
             match event {
                 Poll::Ready(Some((key, Event::Done(output)))) => {
                     self.timers.forget(key);
@@ -714,7 +731,7 @@ impl<S: DeadlineSet> Deadlines<S> {
                 }
                 Poll::Ready(Some((key, Event::Ended))) => self.timers.forget(key),
                 Poll::Ready(None) => {
-                    debug_assert!(self.timers.heap.is_empty());
+                    debug_assert_eq!(self.timers.len(), 0);
                     return Poll::Ready(None);
                 }
                 Poll::Pending => break,
@@ -726,11 +743,11 @@ impl<S: DeadlineSet> Deadlines<S> {
     /// The set is `Pending`: reports the earliest expired child, if any, or
     /// arms the timer at the earliest deadline.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Next<S> {
-        let Some(deadline) = self.timers.earliest() else {
-            self.budget.on_pending();
-            return Poll::Pending;
-        };
-        let fired = deadline <= Instant::now() || {
+        let due = self.timers.earliest_is_due() || {
+            let Some(deadline) = self.timers.earliest() else {
+                self.budget.on_pending();
+                return Poll::Pending;
+            };
             let sleep = match &mut self.sleep {
                 Some(sleep) => {
                     if sleep.deadline() != deadline {
@@ -746,7 +763,7 @@ impl<S: DeadlineSet> Deadlines<S> {
             // may also make it `Pending` (with the task's wake-up deferred).
             sleep.as_mut().poll(cx).is_ready()
         };
-        if !fired {
+        if !due {
             self.budget.on_pending();
             return Poll::Pending;
         }
@@ -754,21 +771,19 @@ impl<S: DeadlineSet> Deadlines<S> {
         if self.budget.poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
-        let entry = self.timers.pop();
+        let (key, deadline) = self.timers.pop();
         let last = {
             let guard = CancelOnDrop::<S> {
                 set: &mut self.set,
-                key: entry.key,
+                key,
             };
-            S::poll_last(guard.set, entry.key, cx)
+            S::poll_last(guard.set, key, cx)
         };
         let result = match last {
             Poll::Ready(output) => Ok(output),
-            Poll::Pending => Err(Elapsed {
-                deadline: entry.deadline,
-            }),
+            Poll::Pending => Err(Elapsed { deadline }),
         };
-        self.output(entry.key, result)
+        self.output(key, result)
     }
 }
 
@@ -797,7 +812,7 @@ impl<S: DeadlineSet> fmt::Debug for Deadlines<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Deadlines")
             .field("len", &self.len())
-            .field("deadlines", &self.timers.heap.len())
+            .field("deadlines", &self.timers.len())
             .field("earliest", &self.timers.earliest())
             .finish_non_exhaustive()
     }
@@ -814,188 +829,5 @@ impl<S: DeadlineSet> Stream for Deadlines<S> {
 impl<S: DeadlineSet> FusedStream for Deadlines<S> {
     fn is_terminated(&self) -> bool {
         S::is_terminated(&self.set)
-    }
-}
-
-/// `pos` value of a slot without an entry.
-const NO_ENTRY: u32 = u32::MAX;
-
-/// One deadline in the heap.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    deadline: Instant,
-    key: Key,
-}
-
-/// The deadlines of a set: an indexed binary min-heap by deadline.
-///
-/// Invariant (outside a repair): `heap[pos[e.key.index]] == e` for every
-/// entry `e`; `pos[i] == NO_ENTRY` (or `i` past the end) for every slot
-/// without one; every entry's child is in the set.
-#[derive(Debug)]
-struct Timers {
-    heap: Vec<Entry>,
-    /// Heap position of each slot's entry, by `Key::index`.
-    pos: Vec<u32>,
-    /// Streams with a timeout: the idle timeout, by `Key::index` (only
-    /// meaningful while the slot has an entry).
-    idle: Vec<Option<Duration>>,
-    /// A child may have panicked while the set polled it: entries of
-    /// children that are gone must be dropped before the heap is touched.
-    repair_pending: bool,
-}
-
-impl Timers {
-    fn new() -> Self {
-        Self {
-            heap: Vec::new(),
-            pos: Vec::new(),
-            idle: Vec::new(),
-            repair_pending: false,
-        }
-    }
-
-    fn earliest(&self) -> Option<Instant> {
-        self.heap.first().map(|entry| entry.deadline)
-    }
-
-    /// Heap position of `key`'s entry, if it has one.
-    #[inline]
-    fn find(&self, key: Key) -> Option<usize> {
-        if self.heap.is_empty() {
-            return None;
-        }
-        let at = *self.pos.get(key.index())?;
-        let at = at as usize;
-        (at < self.heap.len() && self.heap[at].key == key).then_some(at)
-    }
-
-    /// Adds `key`'s entry: it has none (a new child).
-    fn schedule(&mut self, key: Key, deadline: Instant, idle: Option<Duration>) {
-        let index = key.index();
-        if index >= self.pos.len() {
-            self.pos.resize(index + 1, NO_ENTRY);
-        }
-        if idle.is_some() || index < self.idle.len() {
-            if index >= self.idle.len() {
-                self.idle.resize(index + 1, None);
-            }
-            self.idle[index] = idle;
-        }
-        let at = self.heap.len();
-        // The set's index space is 2^31, so a position fits in 31 bits.
-        self.heap.push(Entry { deadline, key });
-        self.pos[index] = at as u32;
-        self.sift_up(at);
-    }
-
-    /// Drops `key`'s entry, if it has one (its child is gone).
-    #[inline]
-    fn forget(&mut self, key: Key) {
-        if let Some(at) = self.find(key) {
-            self.remove_at(at);
-        }
-    }
-
-    /// A stream yielded: starts its idle timeout again, if it has one.
-    #[inline]
-    fn restart(&mut self, key: Key) {
-        let Some(at) = self.find(key) else { return };
-        let Some(idle) = self.idle.get(key.index()).copied().flatten() else {
-            return;
-        };
-        match Instant::now().checked_add(idle) {
-            Some(deadline) => {
-                self.heap[at].deadline = deadline;
-                // Later than before (time only moves forward).
-                self.sift_down(at);
-            }
-            None => {
-                self.remove_at(at);
-            }
-        }
-    }
-
-    /// Takes the earliest entry out; the heap is not empty.
-    fn pop(&mut self) -> Entry {
-        self.remove_at(0)
-    }
-
-    fn remove_at(&mut self, at: usize) -> Entry {
-        let last = self.heap.len() - 1;
-        self.heap.swap(at, last);
-        let Some(entry) = self.heap.pop() else {
-            unreachable!("remove_at on an empty heap")
-        };
-        self.pos[entry.key.index()] = NO_ENTRY;
-        if at < last {
-            self.pos[self.heap[at].key.index()] = at as u32;
-            if at > 0 && self.heap[at].deadline < self.heap[(at - 1) / 2].deadline {
-                self.sift_up(at);
-            } else {
-                self.sift_down(at);
-            }
-        }
-        entry
-    }
-
-    fn clear(&mut self) {
-        for entry in self.heap.drain(..) {
-            self.pos[entry.key.index()] = NO_ENTRY;
-        }
-        self.repair_pending = false;
-    }
-
-    /// Keeps the entries whose key is `live`, and rebuilds the heap: `O(n)`.
-    fn retain(&mut self, mut live: impl FnMut(Key) -> bool) {
-        self.pos.fill(NO_ENTRY);
-        self.heap.retain(|entry| live(entry.key));
-        for at in 0..self.heap.len() {
-            self.pos[self.heap[at].key.index()] = at as u32;
-        }
-        for at in (0..self.heap.len() / 2).rev() {
-            self.sift_down(at);
-        }
-        self.repair_pending = false;
-    }
-
-    fn sift_up(&mut self, mut at: usize) {
-        let entry = self.heap[at];
-        while at > 0 {
-            let parent = (at - 1) / 2;
-            if self.heap[parent].deadline <= entry.deadline {
-                break;
-            }
-            self.heap[at] = self.heap[parent];
-            self.pos[self.heap[at].key.index()] = at as u32;
-            at = parent;
-        }
-        self.heap[at] = entry;
-        self.pos[entry.key.index()] = at as u32;
-    }
-
-    fn sift_down(&mut self, mut at: usize) {
-        let entry = self.heap[at];
-        let len = self.heap.len();
-        loop {
-            let left = 2 * at + 1;
-            if left >= len {
-                break;
-            }
-            let right = left + 1;
-            let child = if right < len && self.heap[right].deadline < self.heap[left].deadline {
-                right
-            } else {
-                left
-            };
-            if entry.deadline <= self.heap[child].deadline {
-                break;
-            }
-            self.heap[at] = self.heap[child];
-            self.pos[self.heap[at].key.index()] = at as u32;
-            at = child;
-        }
-        self.heap[at] = entry;
-        self.pos[entry.key.index()] = at as u32;
     }
 }
