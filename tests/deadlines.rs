@@ -717,6 +717,19 @@ async fn debug_default_and_fused() {
     assert_eq!(error.to_string(), "deadline has elapsed");
 }
 
+#[test]
+fn auto_traits_follow_the_children() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    fn unpin<T: Unpin>() {}
+    send_sync::<Deadlines<FuturesUnordered<std::future::Ready<u8>>>>();
+    send_sync::<Deadlines<StreamsUnordered<stream::Iter<std::vec::IntoIter<u8>>>>>();
+    send_sync::<Deadlines<IndexedStreamsUnordered<stream::Iter<std::vec::IntoIter<u8>>>>>();
+    send::<Deadlines<FuturesUnordered<Pin<Box<dyn Future<Output = u8> + Send>>>>>();
+    unpin::<Deadlines<FuturesUnordered<std::future::Pending<()>>>>();
+    send_sync::<velodrome::Elapsed>();
+}
+
 /// One step of the model-based test.
 #[derive(Debug, Clone)]
 enum Op {

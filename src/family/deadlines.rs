@@ -393,7 +393,7 @@ type Next<S> = Poll<Option<(Key, Result<<S as DeadlineSet>::Output, Elapsed>)>>;
 ///   while no child has a deadline).
 /// - The timer wakes the task with tokio's resolution (deadlines rounded up
 ///   to the millisecond); a child is reported as timed out by the first poll
-///   of the set at or after its deadline.
+///   of the set at or after its deadline that finds no output ready.
 ///
 /// # Cooperative scheduling
 ///
