@@ -1828,3 +1828,92 @@ fn loom_try_push_race_for_the_last_slot() {
 fn loom_try_push_vs_push_for_the_last_slot() {
     try_push_for_the_last_slot("loom_try_push_vs_push_for_the_last_slot", Rival::Push);
 }
+
+/// A child that wakes itself inside its first poll and is `Ready(5)` at its
+/// second; fails the model if polled twice in one call (rule C2).
+struct SelfWaking {
+    polls: usize,
+    once: OncePerCall,
+}
+
+impl Future for SelfWaking {
+    type Output = u32;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        self.once.check("the self-waking pushed child");
+        self.polls += 1;
+        if self.polls == 1 {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(5)
+    }
+}
+
+/// Rule C1's direct path: a push adopted by `poll_next` while NORMAL has no
+/// cycle and no woken child goes straight into the due set, with no atomic
+/// operation, while another thread wakes an older child. The wake may land
+/// before the adoption looks at the lane (the push is then marked and joins
+/// the refill) or after (the lane already had its cycle in this call, so the
+/// woken child waits for the next call, which the set asks for by yielding).
+/// Checked: both children complete; the pushed child, which wakes itself in
+/// its first poll, is not polled twice in one call; the woken child reads
+/// what its waker's thread wrote.
+#[test]
+fn loom_pushed_cycle_vs_wake() {
+    let outcomes = model("loom_pushed_cycle_vs_wake", |tally| {
+        let parent = Parent::new();
+        let mut set = FuturesUnordered::new();
+        let (woken, woken_handle) = Probe::new(&parent, "the woken child", true);
+        set.push(Slot2::Probe(woken));
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        let waker = woken_handle.stash.take().expect("polled once");
+        let msg = woken_handle.msg.clone();
+        let waking = thread::spawn(move || {
+            msg.write(7);
+            waker.wake();
+        });
+        set.push(Slot2::SelfWaking(SelfWaking {
+            polls: 0,
+            once: OncePerCall::new(&parent),
+        }));
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        tally.note(if out.contains(&7) {
+            "racing polls saw the wake"
+        } else {
+            "the wake came after the racing polls"
+        });
+        join(waking);
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        out.sort();
+        assert_eq!(out, [5, 7], "a pushed or woken child was not completed");
+        assert!(done);
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "racing polls saw the wake",
+        "the wake came after the racing polls",
+    ]);
+}
+
+/// The children of [`loom_pushed_cycle_vs_wake`].
+enum Slot2 {
+    Probe(Probe),
+    SelfWaking(SelfWaking),
+}
+
+impl Future for Slot2 {
+    type Output = u32;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        match self.get_mut() {
+            Slot2::Probe(probe) => Pin::new(probe).poll(cx),
+            Slot2::SelfWaking(child) => Pin::new(child).poll(cx),
+        }
+    }
+}

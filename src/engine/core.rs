@@ -283,14 +283,83 @@ impl<T> Core<T> {
         }
     }
 
-    /// `sync` for the poll loop, which looks at the bits itself right after,
-    /// and for `clear`, which discards them.
+    /// `sync` for `clear`, which discards the bits right after.
     #[inline]
     fn sync_for_poll(&mut self) {
         // Relaxed: as in `sync`.
         if self.claims.load(Relaxed) != 0 {
             let _ = self.sync_slow();
         }
+    }
+
+    /// `sync` for `poll_next`, which looks at the bits itself right after.
+    ///
+    /// When every push went to NORMAL (at most one into a recycled slot) and
+    /// that lane has no cycle in progress and no woken child, the pushes
+    /// are the lane's next cycle on
+    /// their own: they go straight into its due set, with no atomic
+    /// operation (rule C1). The lane then counts as refilled in this call
+    /// (its due set is not empty), so a child that wakes itself during this
+    /// first poll is polled again in the next call, not in this one (C2).
+    #[inline]
+    fn adopt_for_poll(&mut self) {
+        // Relaxed: as in `sync`.
+        let claims = self.claims.load(Relaxed);
+        if claims == 0 {
+            return;
+        }
+        // Relaxed: `&mut self` orders every push before us; `has_woken` is
+        // a hint (a wake it misses is served by the next refill, W3).
+        // At most one recycled index, so the due set takes one entry per
+        // word of fresh indices plus one (a batch into scattered recycled
+        // slots is marked instead, which merges it by word).
+        if self.pushed_lanes.load(Relaxed) == 0
+            && claims.min(self.recycled.len()) <= 1
+            && self.due[NORMAL].is_empty()
+            && !self.header().has_woken(NORMAL)
+        {
+            self.adopt_into_due(claims);
+        } else {
+            let _ = self.sync_slow();
+        }
+    }
+
+    /// `adopt_for_poll`'s direct path: the `claims` pushes, all in NORMAL,
+    /// become NORMAL's cycle, in claim order.
+    fn adopt_into_due(&mut self, claims: usize) {
+        // Relaxed: as in `sync_slow`.
+        self.claims.store(0, Relaxed);
+        self.terminated = false;
+        self.lanes_in_use |= 1 << NORMAL;
+        let from_recycled = claims.min(self.recycled.len());
+        let recycled_start = self.recycled.len() - from_recycled;
+        let fresh = self.fresh..self.fresh + (claims - from_recycled);
+        let due = &mut self.due[NORMAL];
+        if claims == 1 {
+            let index = match self.recycled.last() {
+                Some(&index) => index as usize,
+                None => fresh.start,
+            };
+            due.push_word((index / WORD_BITS) as u32, 1 << (index % WORD_BITS));
+            self.stamp_one(index);
+        } else {
+            for &index in self.recycled[recycled_start..].iter().rev() {
+                let index = index as usize;
+                due.push_word((index / WORD_BITS) as u32, 1 << (index % WORD_BITS));
+            }
+            let mut index = fresh.start;
+            while index < fresh.end {
+                let count = (WORD_BITS - index % WORD_BITS).min(fresh.end - index);
+                let bits = (u64::MAX >> (WORD_BITS - count)) << (index % WORD_BITS);
+                due.push_word((index / WORD_BITS) as u32, bits);
+                index += count;
+            }
+            self.stamp_claims(recycled_start, fresh.clone());
+        }
+        self.recycled.truncate(recycled_start);
+        self.fresh = fresh.end;
+        self.ever_occupied = self.ever_occupied.max(fresh.end);
+        self.len += claims;
     }
 
     #[cold]
@@ -779,7 +848,7 @@ impl<T> Core<T> {
         cx: &mut Context<'_>,
         mut poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
     ) -> Poll<Option<(Key, R)>> {
-        self.sync_for_poll();
+        self.adopt_for_poll();
         // Rule P1: every wake during and after this call reaches this call's
         // waker. Unchanged (the usual case), that costs no atomic operation.
         let parent = &self.header().parent;
