@@ -1028,6 +1028,60 @@ mod budget {
         assert!(before >= 100, "queue yielded too early: after {before}");
     }
 
+    /// Completes on its second poll (having woken itself) if `slow`, else
+    /// on its first.
+    struct MaybeSlow(u32, bool);
+
+    impl Future for MaybeSlow {
+        type Output = u32;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+            if !self.1 {
+                return Poll::Ready(self.0);
+            }
+            self.1 = false;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn mixed_fresh_and_waiting_outputs_stay_within_one_budget_per_task_poll() {
+        // Every other future is slow, so outputs alternate between the ones
+        // that waited (which the core does not count) and fresh ones.
+        let n = if cfg!(miri) { 200 } else { 10_000 };
+        let patterns: &[fn(u32) -> bool] = if cfg!(miri) {
+            &[|i| i % 2 == 0]
+        } else {
+            &[|i| i % 2 == 0, |i| i % 64 == 0]
+        };
+        for slow in patterns {
+            let queue: FuturesOrdered<_> = (0..n).map(|i| MaybeSlow(i, slow(i))).collect();
+            let rt = current_thread();
+            let local = tokio::task::LocalSet::new();
+            let most = local.block_on(&rt, async move {
+                let produced = Rc::new(Cell::new(0u32));
+                let most = Rc::new(Cell::new(0u32));
+                let (p, m) = (produced.clone(), most.clone());
+                let mut drain = Box::pin(async move {
+                    let mut queue = queue;
+                    while queue.next().await.is_some() {
+                        p.set(p.get() + 1);
+                    }
+                });
+                let task = std::future::poll_fn(move |cx| {
+                    let before = produced.get();
+                    let polled = drain.as_mut().poll(cx);
+                    m.set(m.get().max(produced.get() - before));
+                    polled
+                });
+                tokio::task::spawn_local(task).await.unwrap();
+                most.get()
+            });
+            assert!(most <= 128, "{most} outputs in one task poll");
+            assert!(most >= 100, "yielded too early: at most {most} per poll");
+        }
+    }
+
     #[test]
     fn unconstrained_queue_does_not_yield() {
         // Past one budget's worth of outputs.

@@ -92,8 +92,10 @@ pub struct FuturesOrdered<Fut: Future> {
     /// Sequence of the next output to yield; `push_front` takes the one
     /// before it.
     next_outgoing: i64,
-    /// Outputs yielded since the queue last returned `Pending` (for outputs
-    /// that waited; the core counts its own).
+    /// Outputs yielded since the queue last returned `Pending`, from either
+    /// path. The core counts only the outputs of its children, and those
+    /// that waited went out later, so the core alone would let up to two
+    /// budgets' worth through between yields.
     budget: Budget,
 }
 
@@ -305,6 +307,13 @@ impl<Fut: Future> Stream for FuturesOrdered<Fut> {
                     let sequence = this.sequence_of_slot[key.index()];
                     if sequence == this.next_outgoing {
                         // The fast path: the output that finished is due.
+                        if this.budget.poll_proceed(cx).is_pending() {
+                            // A budget's worth of outputs went out, some of
+                            // them from `waiting`, which the core does not
+                            // count: keep this one, due first next call.
+                            this.waiting.push(Waiting { sequence, output });
+                            return Poll::Pending;
+                        }
                         this.next_outgoing += 1;
                         this.budget.on_output();
                         return Poll::Ready(Some(output));
