@@ -61,13 +61,12 @@ use crate::engine::lanes::Priority;
 ///
 /// # Cooperative scheduling
 ///
-/// With the `tokio` feature (on by default) the children are polled inside
-/// the parent task's budget: no child is polled once the budget is
-/// exhausted, and after 128 outputs of the children the queue spends the
-/// rest of the task's budget and yields. Outputs that waited for an earlier
-/// one count too: handing them out also stops once 128 outputs went out since
-/// the queue last returned `Pending`, or the task's budget is gone. Outside a
-/// tokio runtime nothing changes.
+/// With the `tokio` feature (on by default) the queue takes part in the
+/// parent task's budget: no child is polled once the budget is exhausted,
+/// and the queue yields after at most 128 outputs, whether they come
+/// straight from a child or waited for an earlier one, even when the
+/// children spend no budget themselves. Children's own spending is never
+/// erased. Outside a tokio runtime nothing changes.
 ///
 /// # Bad input
 ///
