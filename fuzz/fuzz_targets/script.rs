@@ -32,7 +32,7 @@
 //! | 14 | flush helpers, then poll until idle (checks R1) |
 //! | 15 | `clear` |
 //! | 16 | two threads push/insert `a % 8 + 1` children each (spec bytes); with bit 6 of `a`, `try_push`/`try_insert` |
-//! | 17 | check the iterators (exact order, newest first) and `contains`; `get_pin_mut`; starvation bound |
+//! | 17 | check the iterators (exact order, newest first; bit 2: `iter_pin_mut` before `iter_mut`) and `contains`; `get_pin_mut`; starvation bound |
 //! | 18 | one `poll_next` with another parent waker: a new one, a new one that panics on wake, or an earlier one (it becomes the current one), or a new one just for this poll |
 //! | 19 | stop |
 //! | 20 | `set_limit`: none, 0, exactly full, one more than now, or 1..=8 |
@@ -622,8 +622,9 @@ trait Set: Sync + Sized {
         unreachable!()
     }
     /// Each iterator's ids, `None` where making it unwound (adopting pushes
-    /// woke a panicking parent waker).
-    fn orders(&mut self) -> Vec<(&'static str, Option<Vec<u32>>)> {
+    /// woke a panicking parent waker). `pin_first`: `iter_pin_mut` before
+    /// `iter_mut` (the first of them adopts the pushes).
+    fn orders(&mut self, _pin_first: bool) -> Vec<(&'static str, Option<Vec<u32>>)> {
         unreachable!()
     }
     fn into_iter(self) -> velodrome::IntoIter<Child> {
@@ -697,17 +698,22 @@ macro_rules! keyed {
         fn set_starvation_bound(&mut self, n: u32) {
             self.set_starvation_bound(n)
         }
-        fn orders(&mut self) -> Vec<(&'static str, Option<Vec<u32>>)> {
+        fn orders(&mut self, pin_first: bool) -> Vec<(&'static str, Option<Vec<u32>>)> {
             let iter = caught(|| ids(self.iter(), |c| c.shared.id));
             let pin_ref = caught(|| ids(Pin::new(&*self).iter_pin_ref(), |c| c.shared.id));
-            let iter_mut = caught(|| ids(self.iter_mut(), |c| c.shared.id));
-            let pin_mut = caught(|| ids(Pin::new(&mut *self).iter_pin_mut(), |c| c.shared.id));
-            vec![
-                ("iter", iter),
-                ("iter_pin_ref", pin_ref),
-                ("iter_mut", iter_mut),
-                ("iter_pin_mut", pin_mut),
-            ]
+            let mut orders = vec![("iter", iter), ("iter_pin_ref", pin_ref)];
+            for pin in [pin_first, !pin_first] {
+                orders.push(if pin {
+                    let pin_mut = Pin::new(&mut *self);
+                    (
+                        "iter_pin_mut",
+                        caught(|| ids(pin_mut.iter_pin_mut(), |c| c.shared.id)),
+                    )
+                } else {
+                    ("iter_mut", caught(|| ids(self.iter_mut(), |c| c.shared.id)))
+                });
+            }
+            orders
         }
         fn into_iter(self) -> velodrome::IntoIter<Child> {
             IntoIterator::into_iter(self)
@@ -824,7 +830,7 @@ impl Set for SelectAll<Child> {
             .poll_next(cx)
             .map(|o| o.map(|(id, seq)| (None, Out::Item(id, seq))))
     }
-    fn orders(&mut self) -> Vec<(&'static str, Option<Vec<u32>>)> {
+    fn orders(&mut self, _: bool) -> Vec<(&'static str, Option<Vec<u32>>)> {
         let iter = caught(|| ids(self.iter(), |c| c.shared.id));
         let iter_mut = caught(|| ids(self.iter_mut(), |c| c.shared.id));
         vec![("iter", iter), ("iter_mut", iter_mut)]
@@ -1628,11 +1634,11 @@ impl<S: Set> Model<S> {
 
     /// Op 17, `a % 3 == 0`: the iterators agree with each other and with
     /// the model's push order, and `contains` with the model.
-    fn check_contents(&mut self) {
+    fn check_contents(&mut self, pin_first: bool) {
         if !S::ITERS {
             return;
         }
-        let orders = self.set().orders();
+        let orders = self.set().orders(pin_first);
         let mut agreed: Option<(&str, Vec<u32>)> = None;
         for (name, order) in orders {
             let Some(order) = order else {
@@ -2057,7 +2063,7 @@ fn run<S: Set>(data: &mut Decoder<'_>) {
             15 => model.op_clear(),
             16 => model.concurrent_push(a, data),
             17 => match a % 3 {
-                0 => model.check_contents(),
+                0 => model.check_contents(a & 4 != 0),
                 1 => model.op_pin_mut(a >> 2),
                 _ if S::KEYED => model.set().set_starvation_bound(u32::from(a >> 2) % 20),
                 _ => {}
