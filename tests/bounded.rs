@@ -195,6 +195,12 @@ fn full_is_an_error_that_shows_no_child() {
     let error: &dyn std::error::Error = &refused;
     assert!(error.source().is_none());
     assert_eq!(refused.clone().into_inner().into_inner(), 2);
+    assert_eq!(
+        format!("{set:?}"),
+        "FuturesUnordered { len: 1, limit: 1, .. }"
+    );
+    let unlimited = FuturesUnordered::<Ready<()>>::new();
+    assert_eq!(format!("{unlimited:?}"), "FuturesUnordered { len: 0, .. }");
 }
 
 #[test]

@@ -276,10 +276,10 @@ macro_rules! impl_set_api {
         ///   producer task to wait on a set shared with a consumer task.
         /// - [`make_room`](Self::make_room) is the one-task form: it drives
         ///   the set until it has room, handing back each output meanwhile.
-        /// - Plain [`push`](Self::push) and [`insert`](Self::insert) ignore
-        ///   the limit: they cannot hand a child back, and code written for
-        ///   futures-util calls them. The limit binds the callers of
-        ///   `try_push`, `poll_ready` and `make_room`.
+        /// - Plain [`push`](Self::push) and [`insert`](Self::insert) (and
+        ///   `extend`, `collect`) ignore the limit: they cannot hand a child
+        ///   back, and code written for futures-util calls them. The limit
+        ///   binds the callers of `try_push`, `poll_ready` and `make_room`.
         ///
         /// A producer task and a consumer task sharing a set of at most 2
         /// children:
@@ -522,9 +522,12 @@ macro_rules! impl_set_api {
 
         impl<T> core::fmt::Debug for $Set<T> {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.debug_struct(stringify!($Set))
-                    .field("len", &self.len())
-                    .finish_non_exhaustive()
+                let mut set = f.debug_struct(stringify!($Set));
+                set.field("len", &self.len());
+                if let Some(limit) = self.limit() {
+                    set.field("limit", &limit);
+                }
+                set.finish_non_exhaustive()
             }
         }
 
