@@ -341,6 +341,18 @@ fn clear_wakes_the_waiting_producer() {
     );
 }
 
+#[test]
+fn dropping_or_replacing_the_set_wakes_the_waiting_producer() {
+    let shared = Mutex::new(full_set(2).0);
+    let producer = Producer::new();
+    let poll_ready = |cx: &mut Context<'_>| shared.lock().unwrap().poll_ready(cx);
+    assert_eq!(producer.poll_ready(poll_ready), Poll::Pending);
+    // The consumer replaces the set: the producer must look again.
+    *shared.lock().unwrap() = FuturesUnordered::with_limit(2);
+    assert_eq!(producer.wakes(), 1);
+    assert_eq!(producer.poll_ready(poll_ready), Poll::Ready(()));
+}
+
 /// Panics when polled.
 struct PanicOnPoll;
 

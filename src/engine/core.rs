@@ -1000,7 +1000,12 @@ fn claim_lane(records: &RecordPage, offset: usize, one_lane: bool) -> usize {
 impl<T> Drop for Core<T> {
     fn drop(&mut self) {
         self.sync();
+        // Tasks waiting for room in this set (one replaced behind a shared
+        // lock, say) learn that it is gone; woken after the children's
+        // drops, or during their unwind.
+        let room = self.room_to_wake_after(0);
         self.drop_children();
+        drop(room.map(WakeRoom::wake));
         // `slots` frees its pages and `header` drops the set's reference as
         // fields, even if a child's `Drop` panicked above.
     }
