@@ -462,9 +462,9 @@ macro_rules! impl_set_api {
             /// `Ready` when the set holds fewer children than its limit
             /// (always, without one). Otherwise `Pending`, and the task of
             /// `cx` is woken when a slot frees and leaves the set below its
-            /// limit, or a raised limit gives it room: by whichever task
-            /// polls, cancels, removes or clears, even if the waiting task
-            /// never polls the set itself.
+            /// limit, when a raised limit gives it room, or when the set is
+            /// dropped: by whichever task polls, cancels, removes, clears or
+            /// drops, even if the waiting task never polls the set itself.
             ///
             /// Every task waiting at once is woken (each then checks again),
             /// so several producers can wait on one set. After `Ready`, a
