@@ -1001,8 +1001,22 @@ fn for_each_concurrent_allocates_a_constant_amount() {
     // The first run also pays for lazily made thread-locals.
     run(small);
     let (a, b) = (run(small), run(large));
-    println!("for_each_concurrent allocations: {a} for {small} items, {b} for {large}");
     assert_eq!(a, b, "allocations grow with the number of items");
+    // futures-util's allocates once per item (a task per child).
+    let reference = |items: u64| {
+        allocations_during(|| {
+            futures::executor::block_on(
+                stream::iter(0..items).for_each_concurrent(16, |_| ready(())),
+            );
+        })
+        .0
+    };
+    let (c, d) = (reference(small), reference(large));
+    println!(
+        "for_each_concurrent + try_for_each_concurrent allocations: ours {a} for {small} items, \
+         {b} for {large}; futures-util's for_each_concurrent {c} for {small}, {d} for {large}"
+    );
+    assert!(d - c >= (large - small) as usize, "futures-util: {c}, {d}");
 }
 
 // ---------------------------------------------------------------------------
