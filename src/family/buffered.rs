@@ -1,7 +1,7 @@
 //! The buffered stream adapters: [`Buffered`], [`BufferUnordered`],
 //! [`TryBuffered`], [`TryBufferUnordered`], with what they share with
-//! [`ForEachConcurrent`](crate::ForEachConcurrent) (the limit, the pull
-//! bound, the try-future wrapper).
+//! [`ForEachConcurrent`](crate::ForEachConcurrent): the limit and the pull
+//! bound.
 //!
 //! Each adapter pulls futures from its source into a set of the crate
 //! ([`FuturesUnordered`], or [`FuturesOrdered`] for the ordered ones) and
@@ -94,8 +94,7 @@ impl Limit {
 
 /// A [`TryFuture`] as a [`Future`] of its `Result`, so that it can live in
 /// a set (futures-util's `IntoFuture`).
-#[derive(Debug)]
-pub(crate) struct TryChild<Fut>(Fut);
+struct TryChild<Fut>(Fut);
 
 impl<Fut: TryFuture> Future for TryChild<Fut> {
     type Output = Result<Fut::Ok, Fut::Error>;
