@@ -283,7 +283,7 @@ impl<T> Core<T> {
         }
     }
 
-    /// `sync` for `clear`, which discards the bits right after.
+    /// `sync` for `clear` and drop, which discard the bits right after.
     #[inline]
     fn sync_for_poll(&mut self) {
         // Relaxed: as in `sync`.
@@ -999,7 +999,9 @@ fn claim_lane(records: &RecordPage, offset: usize, one_lane: bool) -> usize {
 
 impl<T> Drop for Core<T> {
     fn drop(&mut self) {
-        self.sync();
+        // No parent wake for the adopted pushes: nobody polls this set
+        // again, and a parent waker that panicked here would leak them.
+        self.sync_for_poll();
         // Tasks waiting for room in this set (one replaced behind a shared
         // lock, say) learn that it is gone; woken after the children's
         // drops, or during their unwind.
