@@ -26,6 +26,7 @@ fn main() {
     let report = fairness::run(true);
     report.print_summary();
     println!("{}", report.interpretation());
+    println!("{}", report.explain_with_stats());
 
     println!();
     let report = audio::run(true);

@@ -41,6 +41,7 @@ mod family;
 mod sets;
 
 pub use engine::lanes::Priority;
+pub use engine::stats::Stats;
 pub use family::buffered::{BufferUnordered, Buffered, TryBufferUnordered, TryBuffered};
 #[cfg(feature = "tokio")]
 pub use family::deadlines::{DeadlineSet, Deadlines, Elapsed};

@@ -61,6 +61,8 @@ pub(crate) struct Row {
     pub(crate) turns: u64,
     /// Most hot polls inside a single `poll_next` call.
     pub(crate) max_hot_per_call: u64,
+    /// velodrome's own counters (`FuturesUnordered::stats`).
+    pub(crate) stats: Option<velodrome::Stats>,
     pub(crate) elapsed: Duration,
 }
 
@@ -180,6 +182,7 @@ struct Counts {
     hot_polls: u64,
     calls: u64,
     max_hot_per_call: u64,
+    stats: Option<velodrome::Stats>,
 }
 
 /// Drains a set of the hot children and the waiters until every waiter
@@ -224,6 +227,7 @@ async fn parent<S: Set<BoxChild<()>>>(world: Arc<World>, hot: Hot) -> Counts {
         hot_polls: world.hot_polls.load(Relaxed),
         calls,
         max_hot_per_call,
+        stats: set.stats(),
     }
 }
 
@@ -253,6 +257,7 @@ where
         calls: counts.calls,
         turns: world.turns.load(Relaxed),
         max_hot_per_call: counts.max_hot_per_call,
+        stats: counts.stats,
         elapsed: start.elapsed(),
     }
 }
@@ -336,6 +341,34 @@ impl Report {
             pv.elapsed.as_secs_f64() * 1e3,
             pu.elapsed.as_secs_f64() * 1e3,
         )
+    }
+
+    /// What velodrome's counters say about its rows: why the hot children
+    /// got so few polls.
+    pub(crate) fn explain_with_stats(&self) -> String {
+        let mut lines = Vec::new();
+        for r in &self.rows {
+            let Some(stats) = r.stats else { continue };
+            lines.push(format!(
+                "  velodrome's own counters ({}): {} child polls in {} cycles ({:.1} per \
+                 cycle), {} outputs; {} calls ended by the cycle rule, {} by tokio's budget, \
+                 {} after 128 outputs",
+                r.hot.label(),
+                stats.polls,
+                stats.cycles,
+                stats.polls as f64 / stats.cycles.max(1) as f64,
+                stats.outputs,
+                stats.cycle_yields,
+                stats.tokio_budget_yields,
+                stats.output_budget_yields,
+            ));
+        }
+        lines.push(
+            "  => each cycle polls every woken child once, so a hot child gets one poll per \
+             cycle however often it wakes itself; a cycle with no output ends the call."
+                .to_string(),
+        );
+        lines.join("\n")
     }
 
     pub(crate) fn print_summary(&self) {

@@ -36,6 +36,10 @@ pub(crate) trait Set<F: Future>: Stream<Item = F::Output> + Unpin {
     fn new() -> Self;
     /// Adds a child in `lane` (futures-util has no lanes and ignores it).
     fn push_in(&self, fut: F, lane: Priority);
+    /// What the set's poller counted (futures-util counts nothing).
+    fn stats(&self) -> Option<velodrome::Stats> {
+        None
+    }
 }
 
 /// futures-util's set, the baseline.
@@ -60,6 +64,9 @@ impl<F: Future> Set<F> for Velo<F> {
     }
     fn push_in(&self, fut: F, lane: Priority) {
         self.push_with_priority(fut, lane);
+    }
+    fn stats(&self) -> Option<velodrome::Stats> {
+        Some(velodrome::FuturesUnordered::stats(self))
     }
 }
 

@@ -36,6 +36,10 @@ const UNITS: u32 = 128;
 pub(crate) struct Budget {
     /// Outputs yielded since the set last returned `Pending`.
     outputs: u32,
+    /// Yields after `UNITS` outputs (statistics).
+    pub(crate) output_yields: u64,
+    /// Stops for an exhausted task budget (statistics).
+    pub(crate) tokio_yields: u64,
 }
 
 #[cfg(feature = "tokio")]
@@ -50,7 +54,9 @@ impl Budget {
         if tokio::task::coop::has_budget_remaining() {
             Poll::Ready(())
         } else {
-            self.exhausted(cx)
+            let poll = self.exhausted(cx);
+            self.tokio_yields += u64::from(poll.is_pending());
+            poll
         }
     }
 
@@ -67,7 +73,9 @@ impl Budget {
         // exhausted unless it is unlimited.
         for _ in 0..=UNITS {
             if !tokio::task::coop::has_budget_remaining() {
-                return self.exhausted(cx);
+                let poll = self.exhausted(cx);
+                self.output_yields += u64::from(poll.is_pending());
+                return poll;
             }
             if let Poll::Ready(restore) = tokio::task::coop::poll_proceed(cx) {
                 restore.made_progress();

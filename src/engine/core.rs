@@ -18,6 +18,7 @@ use crate::engine::loom::{AtomicUsize, Ordering::*};
 use crate::engine::page::{locate, page_base, MAX_CHILDREN, WORD_BITS};
 use crate::engine::slots::Slots;
 use crate::engine::state;
+use crate::engine::stats::{Counters, Stats};
 use crate::engine::wake_set::{MarkBatch, MarkOutcome};
 use crate::engine::waker;
 use crate::sets::key::Key;
@@ -65,6 +66,8 @@ pub(crate) struct Core<T> {
     due: [DueSet; LANES],
     shares: LaneShares,
     budget: Budget,
+    /// What the poller did (`stats`).
+    counters: Counters,
     terminated: bool,
     /// The most children `try_push` admits; `NO_LIMIT` for none. Read
     /// through `&self` by `try_push`, written only under `&mut self`.
@@ -150,6 +153,7 @@ impl<T> Core<T> {
             due: Default::default(),
             shares: LaneShares::new(),
             budget: Budget::default(),
+            counters: Counters::default(),
             terminated: false,
             limit: NO_LIMIT,
             room: Vec::new(),
@@ -334,6 +338,7 @@ impl<T> Core<T> {
         let from_recycled = claims.min(self.recycled.len());
         let recycled_start = self.recycled.len() - from_recycled;
         let fresh = self.fresh..self.fresh + (claims - from_recycled);
+        self.counters.cycles += 1;
         let due = &mut self.due[NORMAL];
         if claims == 1 {
             let index = match self.recycled.last() {
@@ -572,6 +577,21 @@ impl<T> Core<T> {
             // Throw away the cycle and the wakes of the dropped children.
             header.refill(lane, due);
             due.clear();
+        }
+    }
+
+    /// What the poller has done so far (see [`Stats`]).
+    pub(crate) fn stats(&self) -> Stats {
+        let counters = &self.counters;
+        Stats {
+            polls: counters.lane_polls.iter().sum(),
+            outputs: counters.outputs,
+            cycles: counters.cycles,
+            cycle_yields: counters.cycle_yields,
+            output_budget_yields: self.budget.output_yields,
+            tokio_budget_yields: self.budget.tokio_yields,
+            lane_polls: counters.lane_polls,
+            longest_lane_wait: self.shares.longest,
         }
     }
 
@@ -837,7 +857,9 @@ impl<T> Core<T> {
         *refilled |= 1 << lane;
         let header = self.header();
         header.refill(lane, &mut self.due[lane]);
-        self.due[lane].pop()
+        let next = self.due[lane].pop();
+        self.counters.cycles += u64::from(next.is_some());
+        next
     }
 
     /// The poll loop: polls children in cycle and lane order until one
@@ -882,8 +904,10 @@ impl<T> Core<T> {
                             !due[l].is_empty() || header.has_woken(l)
                         });
                     }
+                    self.counters.lane_polls[lane] += 1;
                     if let Some(out) = self.poll_child(index, &mut poll_one) {
                         self.budget.on_output();
+                        self.counters.outputs += 1;
                         return Poll::Ready(Some(out));
                     }
                 }
@@ -894,6 +918,7 @@ impl<T> Core<T> {
                 }
                 Pick::Yield => {
                     // Rule C2: one cycle per lane per call.
+                    self.counters.cycle_yields += 1;
                     crate::engine::budget::yield_task(cx);
                     self.budget.on_pending();
                     return Poll::Pending;

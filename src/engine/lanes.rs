@@ -90,6 +90,8 @@ impl Ord for Priority {
 pub(crate) struct LaneShares {
     pub(crate) bound: u32,
     waited: [u32; LANES],
+    /// The largest `waited[l]` seen when lane `l` was served (statistics).
+    pub(crate) longest: [u32; LANES],
 }
 
 impl LaneShares {
@@ -97,6 +99,7 @@ impl LaneShares {
         Self {
             bound: DEFAULT_STARVATION_BOUND,
             waited: [0; LANES],
+            longest: [0; LANES],
         }
     }
 
@@ -116,6 +119,7 @@ impl LaneShares {
         lower: u8,
         mut has_work: impl FnMut(usize) -> bool,
     ) {
+        self.longest[lane] = self.longest[lane].max(self.waited[lane]);
         self.waited[lane] = 0;
         if lower == 0 {
             return;

@@ -12,5 +12,6 @@ pub(crate) mod loom;
 pub(crate) mod page;
 pub(crate) mod slots;
 pub(crate) mod state;
+pub(crate) mod stats;
 pub(crate) mod wake_set;
 pub(crate) mod waker;

@@ -162,6 +162,19 @@ impl<Fut: Future> FuturesOrdered<Fut> {
         self.core.len() + self.waiting.len()
     }
 
+    /// What the queue's poller has done so far (see
+    /// [`Stats`](crate::Stats)); `outputs` counts the children that
+    /// finished, including those whose output is still waiting its turn.
+    ///
+    /// ```
+    /// let mut queue = velodrome::FuturesOrdered::new();
+    /// queue.push_back(std::future::ready(1));
+    /// assert_eq!(queue.stats().polls, 0);
+    /// ```
+    pub fn stats(&self) -> crate::Stats {
+        self.core.stats()
+    }
+
     /// Whether the queue holds no future and no waiting output.
     ///
     /// ```

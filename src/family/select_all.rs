@@ -94,6 +94,17 @@ impl<St: Stream + Unpin> SelectAll<St> {
         self.inner.is_empty()
     }
 
+    /// What the merger's poller has done so far (see
+    /// [`Stats`](crate::Stats)).
+    ///
+    /// ```
+    /// let merged = velodrome::select_all([futures::stream::iter([1, 2])]);
+    /// assert_eq!(merged.stats().polls, 0);
+    /// ```
+    pub fn stats(&self) -> crate::Stats {
+        self.inner.stats()
+    }
+
     /// Adds a stream. It is not polled here but by the next `poll_next`;
     /// a push into the slot of an ended stream allocates nothing.
     ///

@@ -177,6 +177,20 @@ macro_rules! impl_set_api {
                 self.core.clear();
             }
 
+            /// What the set's poller has done so far: child polls, outputs,
+            /// cycles, children found woken, yields by reason, polls per
+            /// lane and the longest a lane waited. Plain counters kept by
+            /// the poller; see [`Stats`](crate::Stats).
+            ///
+            /// ```
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::new();")]
+            #[doc = concat!("set.push(", $child, ");")]
+            /// assert_eq!(set.stats().polls, 0, "pushing polls nothing");
+            /// ```
+            pub fn stats(&self) -> $crate::Stats {
+                self.core.stats()
+            }
+
             /// The lower-lane share: while higher lanes keep having work, a
             /// lower lane with woken children waits for at most this many
             /// higher-lane polls before one of its children is polled.
