@@ -29,13 +29,13 @@
 //! rely on these rules, which every type in this module and in
 //! `for_each_concurrent.rs` keeps:
 //!
-//! - **P1** The adapter is `Unpin` only when its source is (an explicit
+//! - **PIN1** The adapter is `Unpin` only when its source is (an explicit
 //!   `impl Unpin` with that bound, or the auto impl).
-//! - **P2** No adapter implements `Drop`, and none is `repr(packed)`.
-//! - **P3** A pinned source is never moved: it is only polled, replaced with
+//! - **PIN2** No adapter implements `Drop`, and none is `repr(packed)`.
+//! - **PIN3** A pinned source is never moved: it is only polled, replaced with
 //!   `Pin::set` (dropped in place), or moved out by `into_inner(self)`,
 //!   which takes the adapter by value (so it is not pinned).
-//! - **P4** No other field is ever handed out pinned.
+//! - **PIN4** No other field is ever handed out pinned.
 
 use core::convert::Infallible;
 use core::fmt;
@@ -103,7 +103,7 @@ impl<Fut: TryFuture> Future for TryChild<Fut> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning of the only field: `TryChild` is `Unpin`
         // exactly when `Fut` is (auto impl), has no `Drop`, is not packed,
-        // and never moves `Fut` out (rules P1 to P3).
+        // and never moves `Fut` out (rules PIN1 to PIN3).
         let future = unsafe { self.map_unchecked_mut(|this| &mut this.0) };
         future.try_poll(cx)
     }
@@ -325,12 +325,12 @@ macro_rules! projection {
         #[inline]
         fn project(self: Pin<&mut Self>) -> Projection<'_, St, $Queue, $Error> {
             // SAFETY: we never move out of the returned references: the
-            // source is pinned structurally and nothing else is (rules P1 to
-            // P4 in this module's docs).
+            // source is pinned structurally and nothing else is (rules PIN1 to
+            // PIN4 in this module's docs).
             let this = unsafe { self.get_unchecked_mut() };
             Projection {
                 // SAFETY: `this` is pinned, and so is its `stream` field
-                // (structural pinning, rule P3: it is never moved).
+                // (structural pinning, rule PIN3: it is never moved).
                 stream: unsafe { Pin::new_unchecked(&mut this.stream) },
                 done: &mut this.done,
                 queue: &mut this.queue,
@@ -387,7 +387,7 @@ where
     limit: Limit,
 }
 
-// Rule P1: pinned only through the source.
+// Rule PIN1: pinned only through the source.
 impl<St> Unpin for Buffered<St>
 where
     St: Stream + Unpin,
@@ -605,7 +605,7 @@ where
     limit: Limit,
 }
 
-// Rule P1: pinned only through the source.
+// Rule PIN1: pinned only through the source.
 impl<St> Unpin for TryBuffered<St>
 where
     St: TryStream + Unpin,
@@ -709,7 +709,7 @@ where
     limit: Limit,
 }
 
-// Rule P1: pinned only through the source (the held error is not pinned).
+// Rule PIN1: pinned only through the source (the held error is not pinned).
 impl<St> Unpin for TryBufferUnordered<St> where St: TryStream + Unpin {}
 
 impl<St> TryBufferUnordered<St>

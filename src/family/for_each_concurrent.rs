@@ -19,7 +19,7 @@
 //! always-ready source is forever, and starves whatever else shares the task
 //! (the other branches of a `select!`, for instance).
 //!
-//! Pinning follows rules P1 to P4 of `buffered.rs`.
+//! Pinning follows rules PIN1 to PIN4 of `buffered.rs`.
 
 use core::fmt;
 use core::future::Future;
@@ -63,13 +63,13 @@ macro_rules! projection {
         #[inline]
         fn project(self: Pin<&mut Self>) -> Projection<'_, St, Fut, F> {
             // SAFETY: we never move out of the returned references: the
-            // source is pinned structurally and nothing else is (rules P1 to
-            // P4 of `buffered.rs`).
+            // source is pinned structurally and nothing else is (rules PIN1 to
+            // PIN4 of `buffered.rs`).
             let this = unsafe { self.get_unchecked_mut() };
             Projection {
                 // SAFETY: `this` is pinned, and so is its `stream` field
                 // (structural pinning: it is only polled or replaced with
-                // `Pin::set`, rule P3).
+                // `Pin::set`, rule PIN3).
                 stream: unsafe { Pin::new_unchecked(&mut this.stream) },
                 f: &mut this.f,
                 futures: &mut this.futures,
@@ -198,7 +198,7 @@ pub struct ForEachConcurrent<St, Fut, F> {
     limit: Limit,
 }
 
-// Rule P1: only the source is pinned; `f` and the set are not.
+// Rule PIN1: only the source is pinned; `f` and the set are not.
 impl<St: Unpin, Fut, F> Unpin for ForEachConcurrent<St, Fut, F> {}
 
 impl<St, Fut, F> ForEachConcurrent<St, Fut, F>
@@ -313,7 +313,7 @@ pub struct TryForEachConcurrent<St, Fut, F> {
     limit: Limit,
 }
 
-// Rule P1: only the source is pinned; `f` and the set are not.
+// Rule PIN1: only the source is pinned; `f` and the set are not.
 impl<St: Unpin, Fut, F> Unpin for TryForEachConcurrent<St, Fut, F> {}
 
 impl<St, Fut, F> TryForEachConcurrent<St, Fut, F>
