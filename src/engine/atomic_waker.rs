@@ -39,7 +39,11 @@
 //!   bits happen before the wake it then delivers, and so before the poll
 //!   that wake causes.
 //!
-//! Either way the parent's next poll sees the bits (rule R1).
+//! Either way the parent's next poll sees the bits once it has made a
+//! read-modify-write on the state ([`register`], or [`acquire_wakes`] when
+//! it goes idle) before its last look at them (rule R1).
+//!
+//! [`acquire_wakes`]: AtomicWaker::acquire_wakes
 //!
 //! [`register`]: AtomicWaker::register
 //! [`take`]: AtomicWaker::take
@@ -142,6 +146,17 @@ impl AtomicWaker {
                 debug_assert!(state == REGISTERING || state == REGISTERING | WAKING);
             }
         }
+    }
+
+    /// A read-modify-write that changes nothing: it reads the latest state,
+    /// and with it acquires the bits of every waker whose `fetch_or` (or
+    /// unlock) came before it, so the owner's next look at the bits sees
+    /// them (rule R1). One per idle `poll_next`; `register` does the same.
+    #[inline]
+    pub(crate) fn acquire_wakes(&self) {
+        // AcqRel: Acquire as above; the Release half keeps the read-modify-
+        // write in every waker's release sequence.
+        self.state.fetch_or(0, AcqRel);
     }
 
     /// Wakes the registered waker, if any; it stays registered.

@@ -874,8 +874,12 @@ impl<T> Core<T> {
         // Rule P1: every wake during and after this call reaches this call's
         // waker. Unchanged (the usual case), that costs no atomic operation.
         let parent = &self.header().parent;
+        // Rule R1: a read-modify-write on the parent's state before the
+        // last look at the bits; `register` is one.
+        let mut synced = false;
         if !parent.will_wake(cx.waker()) {
             parent.register(cx.waker());
+            synced = true;
         }
         // Only NORMAL in use (every plain `push`): no lane bookkeeping.
         let one_lane = self.lanes_in_use == 1 << NORMAL;
@@ -927,11 +931,20 @@ impl<T> Core<T> {
                     self.terminated = true;
                     return Poll::Ready(None);
                 }
-                Pick::Idle => {
-                    // Rule R1: this call's waker was registered before the
-                    // bits were looked at, so a later wake reaches it.
+                Pick::Idle if synced => {
+                    // Rule R1: a wake after that last look reaches this
+                    // call's waker, registered before it (P1).
                     self.budget.on_pending();
                     return Poll::Pending;
+                }
+                Pick::Idle => {
+                    // Rule R1: acquire every wake that reached the parent's
+                    // state so far, then look at the bits once more. Without
+                    // it, a poll that is not ordered after the wake that
+                    // caused it (an executor that clears its flag before
+                    // polling) could miss that wake's bits.
+                    self.header().parent.acquire_wakes();
+                    synced = true;
                 }
             }
         }
