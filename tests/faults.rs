@@ -1163,10 +1163,10 @@ fn forgotten_borrowing_iterators_leave_the_set_intact() {
     }
     let mut iter = set.iter();
     assert!(iter.next().is_some());
-    std::mem::forget(iter);
+    forget_shared_iterator(iter);
     let mut iter = Pin::new(&set).iter_pin_ref();
     assert!(iter.next().is_some());
-    std::mem::forget(iter);
+    forget_shared_iterator(iter);
     assert_eq!(set.len(), 4);
 
     // Pushed through `&self`, adopted by `iter_mut`.
@@ -1385,4 +1385,17 @@ fn children_made_inside_poll_are_pushed_between_polls() {
     );
     assert!(set.borrow().is_terminated());
     assert!(set_reachable(), "reachable between polls");
+}
+
+/// Forgets an iterator through `&set`, which owns its order buffer (one
+/// allocation): forgetting it leaks that buffer, which Miri's and
+/// LeakSanitizer's leak checks report, so there it is dropped instead (the
+/// iterators through `&mut set` keep their order in the set and are
+/// forgotten everywhere).
+fn forget_shared_iterator<I>(iter: I) {
+    if cfg!(any(miri, velodrome_asan)) {
+        drop(iter);
+    } else {
+        std::mem::forget(iter);
+    }
 }

@@ -955,10 +955,10 @@ fn forgotten_borrowing_iterators_leave_the_set_intact<K: Kind>() {
 
     let mut iter = set.iter();
     assert!(iter.next().is_some());
-    mem::forget(iter);
+    forget_shared_iterator(iter);
     let mut iter = Pin::new(&set).iter_pin_ref();
     assert!(iter.next().is_some());
-    mem::forget(iter);
+    forget_shared_iterator(iter);
     assert_eq!(set.len(), 4);
 
     // Pushed through `&self`, adopted by `iter_mut`.
@@ -1417,4 +1417,17 @@ for_each_kind! {
     poll_next_after_ready_none_stays_ready_none;
     streams_made_inside_poll_next_are_pushed_between_polls;
     lower_lanes_finish_under_a_high_stream_that_never_stops_waking_itself;
+}
+
+/// Forgets an iterator through `&set`, which owns its order buffer (one
+/// allocation): forgetting it leaks that buffer, which Miri's and
+/// LeakSanitizer's leak checks report, so there it is dropped instead (the
+/// iterators through `&mut set` keep their order in the set and are
+/// forgotten everywhere).
+fn forget_shared_iterator<I>(iter: I) {
+    if cfg!(any(miri, velodrome_asan)) {
+        drop(iter);
+    } else {
+        std::mem::forget(iter);
+    }
 }

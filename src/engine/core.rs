@@ -63,6 +63,10 @@ pub(crate) struct Core<T> {
     stamps: Vec<u32>,
     /// The stamp of the next adopted push.
     next_stamp: u32,
+    /// The order of the last `&mut` iteration (`adopt_newest_first`), kept
+    /// so that iterating again allocates nothing and a forgotten iterator
+    /// leaks nothing.
+    pub(crate) order: Vec<u32>,
     due: [DueSet; LANES],
     shares: LaneShares,
     budget: Budget,
@@ -150,6 +154,7 @@ impl<T> Core<T> {
             len: 0,
             stamps: Vec::new(),
             next_stamp: 0,
+            order: Vec::new(),
             due: Default::default(),
             shares: LaneShares::new(),
             budget: Budget::default(),
@@ -481,18 +486,37 @@ impl<T> Core<T> {
             .is_some_and(|records| state::is_occupied(records.record(offset).state.load(Relaxed)))
     }
 
-    /// The indices of the live children, newest push first: the pushes not
-    /// adopted yet (newest claim first; through `&self` some may still be
-    /// being written, and `occupant` skips those), then the adopted ones by
-    /// stamp. One allocation, `O(n log n)`.
+    /// Adopts the pushes and puts the indices of the live children in
+    /// `self.order`, newest push first (for the iterators that hold `&mut`
+    /// or own the set). `O(n log n)`; allocates only to grow `order`.
+    pub(crate) fn adopt_newest_first(&mut self) {
+        self.sync();
+        let mut order = mem::take(&mut self.order);
+        self.newest_first_into(&mut order);
+        self.order = order;
+    }
+
+    /// The indices of the live children, newest push first, for a reader
+    /// through `&self`. One allocation, `O(n log n)`.
     pub(crate) fn newest_first(&self) -> Vec<u32> {
+        let mut order = Vec::new();
+        self.newest_first_into(&mut order);
+        order
+    }
+
+    /// Fills `order` with the indices of the live children, newest push
+    /// first: the pushes not adopted yet (newest claim first; through
+    /// `&self` some may still be being written, and `occupant` skips those),
+    /// then the adopted ones by stamp.
+    fn newest_first_into(&self, order: &mut Vec<u32>) {
         // Relaxed: claimed children are read only after their state is
         // loaded with Acquire (`occupant`).
         let claims = self.claims.load(Relaxed);
         let from_recycled = claims.min(self.recycled.len());
         let mut claimed: Vec<u32> = self.recycled[self.recycled.len() - from_recycled..].to_vec();
         claimed.sort_unstable();
-        let mut order = Vec::with_capacity(self.len + claims);
+        order.clear();
+        order.reserve(self.len + claims);
         order.extend(
             (0..claims)
                 .rev()
@@ -506,7 +530,6 @@ impl<T> Core<T> {
         );
         order[unadopted..]
             .sort_unstable_by_key(|&index| core::cmp::Reverse(self.stamps[index as usize]));
-        order
     }
 
     /// Marks the children of many claims woken: those at `recycled`, and

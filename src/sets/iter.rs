@@ -1,9 +1,11 @@
 //! Iterators over the children of a set, shared by every set type.
 //!
 //! Every iterator yields the most recently pushed child first, as
-//! futures-util's do: it takes the set's push order once when it is made
-//! (`Core::newest_first`, one allocation), so pushing and polling pay only
-//! a stamp per adopted push.
+//! futures-util's do: it takes the set's push order once when it is made,
+//! so pushing and polling pay only a stamp per adopted push. The iterators
+//! through `&mut` (and `into_iter`) keep that order in the set's own buffer
+//! (no allocation once it has grown; a forgotten one leaks nothing); those
+//! through `&` (`iter`, `iter_pin_ref`) own one allocation.
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -84,18 +86,18 @@ impl<T: Unpin> ExactSizeIterator for Iter<'_, T> {}
 /// Pinned mutable references to the children, from `iter_pin_mut`.
 pub struct IterPinMut<'a, T> {
     core: *const Core<T>,
-    order: vec::IntoIter<u32>,
+    /// Position in the set's own `order`.
+    next: usize,
     remaining: usize,
     _marker: PhantomData<&'a mut Core<T>>,
 }
 
 impl<'a, T> IterPinMut<'a, T> {
     pub(crate) fn new(core: &'a mut Core<T>) -> Self {
-        core.sync();
-        let order = core.newest_first();
+        core.adopt_newest_first();
         Self {
-            remaining: order.len(),
-            order: order.into_iter(),
+            next: 0,
+            remaining: core.order.len(),
             core,
             _marker: PhantomData,
         }
@@ -113,7 +115,8 @@ impl<'a, T> Iterator for IterPinMut<'a, T> {
     fn next(&mut self) -> Option<Pin<&'a mut T>> {
         // SAFETY: we stand for an exclusive borrow of the set for `'a`.
         let core = unsafe { &*self.core };
-        for index in self.order.by_ref() {
+        while let Some(&index) = core.order.get(self.next) {
+            self.next += 1;
             if let Some(child) = core.occupant(index as usize) {
                 self.remaining -= 1;
                 // SAFETY: the child is live, each index is yielded once, so
@@ -163,14 +166,14 @@ impl<T: Unpin> ExactSizeIterator for IterMut<'_, T> {}
 /// not yet taken.
 pub struct IntoIter<T: Unpin> {
     core: Core<T>,
-    order: vec::IntoIter<u32>,
+    /// Position in the set's own `order`.
+    next: usize,
 }
 
 impl<T: Unpin> IntoIter<T> {
     pub(crate) fn new(mut core: Core<T>) -> Self {
-        core.sync();
-        let order = core.newest_first().into_iter();
-        Self { core, order }
+        core.adopt_newest_first();
+        Self { core, next: 0 }
     }
 }
 
@@ -178,7 +181,8 @@ impl<T: Unpin> Iterator for IntoIter<T> {
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        for index in self.order.by_ref() {
+        while let Some(&index) = self.core.order.get(self.next) {
+            self.next += 1;
             let index = index as usize;
             if self.core.vacate(index).is_some() {
                 // SAFETY: `vacate` found a live child and made us its owner
