@@ -39,6 +39,7 @@ STREAMS_PREFIX = "streams"
 # The family built on the sets (benches/family.rs): workloads whose name
 # starts with FAMILY_PREFIX; baseline futures-util, as for the sets.
 FAMILY_PREFIX = "family_"
+SKIPPED_PREFIXES = ("deadlines_",)
 # The implementation under test, and the column that compares it with the
 # fastest other implementation (the floor excluded) in the family table.
 SUBJECT = "velodrome"
@@ -149,6 +150,10 @@ def split(results):
             streams[row] = times
         elif row[0].startswith(FAMILY_PREFIX):
             family[row] = times
+        elif row[0].startswith(SKIPPED_PREFIXES):
+            # No futures-util baseline in these groups (benches/deadlines.rs
+            # compares against futures-util+timeout): criterion's own report.
+            continue
         else:
             futures[row] = times
     return futures, streams, family
