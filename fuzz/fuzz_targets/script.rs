@@ -48,10 +48,11 @@
 //! Two engine bugs were found this way and are fixed (feb2038): a wake
 //! lost after `cancel`/`iter_mut`/... adopted pushes, and a `Pending` from
 //! a set emptied by cancelling the rest of a cycle. Their inputs are in the
-//! corpus (`*_is_lost`, `*_pending_when_empty`). A third, children leaked
-//! by a set's drop that wakes a panicking parent waker, is reproduced in
-//! `tests/fuzz_regressions.rs` and stepped around while it stands (see
-//! `AVOID_DROP_LEAK`; its input is `su_drop_wakes_panicking_parent_leaks`).
+//! corpus (`*_is_lost`, `*_pending_when_empty`). A third (fixed in
+//! 470e546): a set's drop woke its parent while adopting pushes, and a
+//! parent waker that panicked there unwound past the children's drops,
+//! which leaked (`su_drop_wakes_panicking_parent_leaks`, and
+//! `tests/fuzz_regressions.rs`).
 //!
 //! # What is checked
 //!
@@ -140,13 +141,6 @@ const MAX_PARENTS: usize = 8;
 const ROOM_WAITERS: usize = 3;
 /// Opcodes: `op % OPS`.
 const OPS: u8 = 24;
-/// Found by this target (`tests/fuzz_regressions.rs`): a set's drop adopts
-/// pushes not yet adopted with a parent wake (`Core::drop` calls `sync`),
-/// and when that parent waker panics, the drop unwinds before it drops the
-/// children, which leak. While that stands, a set that may wake a panicking
-/// parent is polled once with a waker that does not panic (which adopts
-/// the pushes) before it is dropped. `false` once `Core::drop` is fixed.
-const AVOID_DROP_LEAK: bool = true;
 
 // ---------------------------------------------------------------------------
 // Children
@@ -930,9 +924,6 @@ struct Model<S: Set> {
     room: Vec<(Arc<Parent>, Waker)>,
     /// Those whose `poll_ready` returned `Pending`, with their wake count.
     waiting: Vec<(usize, u32)>,
-    /// The last poll was `FuturesOrdered` handing out a waiting output
-    /// (without polling its core).
-    from_waiting: bool,
 }
 
 /// Decoded parameters of a new child.
@@ -971,7 +962,6 @@ impl<S: Set> Model<S> {
             limit: None,
             room: Vec::new(),
             waiting: Vec::new(),
-            from_waiting: false,
         }
     }
 
@@ -1181,9 +1171,9 @@ impl<S: Set> Model<S> {
         // polling its core, so without registering this waker (as
         // futures-util's does; `Ready` needs no waker). Every other poll
         // registers it first (rule P1).
-        self.from_waiting =
+        let from_waiting =
             S::ORDERED && events.is_empty() && matches!(result, Some(Poll::Ready(Some(_))));
-        if !self.from_waiting {
+        if !from_waiting {
             self.parents.polled(k);
         }
         match result {
@@ -1971,12 +1961,6 @@ impl<S: Set> Model<S> {
     /// Drops the set; a panicking parent waker woken by the drop (adopting
     /// pushes) must not keep it from dropping every child.
     fn drop_set(&mut self) {
-        if AVOID_DROP_LEAK && self.parents.may_panic() {
-            // Until a poll reaches the core (`FuturesOrdered` hands out
-            // waiting outputs without), which adopts the pushes.
-            let k = self.parents.steady();
-            while self.poll_with(k, S::poll).is_some() && self.from_waiting {}
-        }
         if S::ORDERED {
             self.queue.clear();
         }
