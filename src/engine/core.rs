@@ -292,9 +292,11 @@ impl<T> Core<T> {
         }
     }
 
-    /// `sync` for `clear` and drop, which discard the bits right after.
+    /// `sync` without the parent wake, for callers that never need it: the
+    /// poll loop (it looks at the bits itself), `clear` and drop (they
+    /// discard them), `into_iter` (the set is never polled again).
     #[inline]
-    fn sync_for_poll(&mut self) {
+    fn sync_without_wake(&mut self) {
         // Relaxed: as in `sync`.
         if self.claims.load(Relaxed) != 0 {
             let _ = self.sync_slow();
@@ -489,8 +491,14 @@ impl<T> Core<T> {
     /// Adopts the pushes and puts the indices of the live children in
     /// `self.order`, newest push first (for the iterators that hold `&mut`
     /// or own the set). `O(n log n)`; allocates only to grow `order`.
-    pub(crate) fn adopt_newest_first(&mut self) {
-        self.sync();
+    /// `consumed`: the set will never be polled again (`into_iter`), so
+    /// adopting wakes nobody (a panicking parent waker cannot interrupt it).
+    pub(crate) fn adopt_newest_first(&mut self, consumed: bool) {
+        if consumed {
+            self.sync_without_wake();
+        } else {
+            self.sync();
+        }
         let mut order = mem::take(&mut self.order);
         self.newest_first_into(&mut order);
         self.order = order;
@@ -585,7 +593,7 @@ impl<T> Core<T> {
     pub(crate) fn clear(&mut self) {
         // No parent wake for the adopted pushes: they are dropped below,
         // with every woken bit.
-        self.sync_for_poll();
+        self.sync_without_wake();
         let room = self.room_to_wake_after(0);
         self.drop_children();
         if let Some(room) = room {
@@ -885,6 +893,21 @@ impl<T> Core<T> {
         next
     }
 
+    /// Rule P1: makes the waker of `cx` the one every later wake reaches.
+    /// Unchanged (the usual case), that costs no atomic operation. Returns
+    /// whether it registered (a read-modify-write on the parent's state).
+    /// For a layer that answers a poll without the poll loop (an output it
+    /// kept) but must still follow P1.
+    #[inline]
+    pub(crate) fn register_parent(&self, cx: &Context<'_>) -> bool {
+        let parent = &self.header().parent;
+        if parent.will_wake(cx.waker()) {
+            return false;
+        }
+        parent.register(cx.waker());
+        true
+    }
+
     /// The poll loop: polls children in cycle and lane order until one
     /// produces an output, the cycle rule asks to yield, the budget runs
     /// out, or nothing is woken.
@@ -894,16 +917,9 @@ impl<T> Core<T> {
         mut poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
     ) -> Poll<Option<(Key, R)>> {
         self.adopt_for_poll();
-        // Rule P1: every wake during and after this call reaches this call's
-        // waker. Unchanged (the usual case), that costs no atomic operation.
-        let parent = &self.header().parent;
         // Rule R1: a read-modify-write on the parent's state before the
         // last look at the bits; `register` is one.
-        let mut synced = false;
-        if !parent.will_wake(cx.waker()) {
-            parent.register(cx.waker());
-            synced = true;
-        }
+        let mut synced = self.register_parent(cx);
         // Only NORMAL in use (every plain `push`): no lane bookkeeping.
         let one_lane = self.lanes_in_use == 1 << NORMAL;
         // Rule C2: a lane whose cycle began in an earlier call finishes it
@@ -1062,7 +1078,7 @@ impl<T> Drop for Core<T> {
     fn drop(&mut self) {
         // No parent wake for the adopted pushes: nobody polls this set
         // again, and a parent waker that panicked here would leak them.
-        self.sync_for_poll();
+        self.sync_without_wake();
         // Tasks waiting for room in this set (one replaced behind a shared
         // lock, say) learn that it is gone; woken after the children's
         // drops, or during their unwind.

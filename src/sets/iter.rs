@@ -94,7 +94,7 @@ pub struct IterPinMut<'a, T> {
 
 impl<'a, T> IterPinMut<'a, T> {
     pub(crate) fn new(core: &'a mut Core<T>) -> Self {
-        core.adopt_newest_first();
+        core.adopt_newest_first(false);
         Self {
             next: 0,
             remaining: core.order.len(),
@@ -172,7 +172,7 @@ pub struct IntoIter<T: Unpin> {
 
 impl<T: Unpin> IntoIter<T> {
     pub(crate) fn new(mut core: Core<T>) -> Self {
-        core.adopt_newest_first();
+        core.adopt_newest_first(true);
         Self { core, next: 0 }
     }
 }
