@@ -338,23 +338,17 @@ impl<T> Core<T> {
     /// `adopt_for_poll`'s direct path: the `claims` pushes, all in NORMAL,
     /// become NORMAL's cycle, in claim order.
     fn adopt_into_due(&mut self, claims: usize) {
-        // Relaxed: as in `sync_slow`.
-        self.claims.store(0, Relaxed);
-        self.terminated = false;
-        self.lanes_in_use |= 1 << NORMAL;
-        let from_recycled = claims.min(self.recycled.len());
-        let recycled_start = self.recycled.len() - from_recycled;
-        let fresh = self.fresh..self.fresh + (claims - from_recycled);
+        let Adoption {
+            recycled_start,
+            fresh,
+        } = self.begin_adoption(claims, 0);
         self.counters.cycles += 1;
-        let due = &mut self.due[NORMAL];
         if claims == 1 {
-            let index = match self.recycled.last() {
-                Some(&index) => index as usize,
-                None => fresh.start,
-            };
-            due.push_word((index / WORD_BITS) as u32, 1 << (index % WORD_BITS));
+            let index = self.claimed_index(0);
+            self.due[NORMAL].push_word((index / WORD_BITS) as u32, 1 << (index % WORD_BITS));
             self.stamp_one(index);
         } else {
+            let due = &mut self.due[NORMAL];
             for &index in self.recycled[recycled_start..].iter().rev() {
                 let index = index as usize;
                 due.push_word((index / WORD_BITS) as u32, 1 << (index % WORD_BITS));
@@ -368,10 +362,7 @@ impl<T> Core<T> {
             }
             self.stamp_claims(recycled_start, fresh.clone());
         }
-        self.recycled.truncate(recycled_start);
-        self.fresh = fresh.end;
-        self.ever_occupied = self.ever_occupied.max(fresh.end);
-        self.len += claims;
+        self.end_adoption(claims, recycled_start, fresh);
     }
 
     #[cold]
@@ -379,19 +370,17 @@ impl<T> Core<T> {
         // Relaxed, and plain loads and stores rather than swaps: `&mut self`
         // orders every push before us and excludes any other.
         let claims = self.claims.load(Relaxed);
-        self.claims.store(0, Relaxed);
         let other_lanes = self.pushed_lanes.load(Relaxed) as u8;
         if other_lanes != 0 {
             self.pushed_lanes.store(0, Relaxed);
         }
-        self.terminated = false;
-        self.lanes_in_use |= other_lanes | 1 << NORMAL;
+        let Adoption {
+            recycled_start,
+            fresh,
+        } = self.begin_adoption(claims, other_lanes);
         // With every push in the NORMAL lane (the usual case), the lanes need
         // not be read back, and fresh indices are marked a word at a time.
         let one_lane = other_lanes == 0;
-        let from_recycled = claims.min(self.recycled.len());
-        let recycled_start = self.recycled.len() - from_recycled;
-        let fresh = self.fresh..self.fresh + (claims - from_recycled);
         let outcome = if claims == 1 {
             // The steady state (one push per completion): mark it directly.
             let index = self.claimed_index(0);
@@ -403,11 +392,33 @@ impl<T> Core<T> {
             self.stamp_claims(recycled_start, fresh.clone());
             self.mark_claims(&self.recycled[recycled_start..], fresh.clone(), one_lane)
         };
+        self.end_adoption(claims, recycled_start, fresh);
+        outcome
+    }
+
+    /// The first half of adopting `claims` pushes (in the lanes `lanes`
+    /// besides NORMAL): where their indices are.
+    #[inline]
+    fn begin_adoption(&mut self, claims: usize, lanes: u8) -> Adoption {
+        // Relaxed: `&mut self` orders every push before us.
+        self.claims.store(0, Relaxed);
+        self.terminated = false;
+        self.lanes_in_use |= lanes | 1 << NORMAL;
+        let from_recycled = claims.min(self.recycled.len());
+        let recycled_start = self.recycled.len() - from_recycled;
+        Adoption {
+            recycled_start,
+            fresh: self.fresh..self.fresh + (claims - from_recycled),
+        }
+    }
+
+    /// The second half: the claimed indices are the set's now.
+    #[inline]
+    fn end_adoption(&mut self, claims: usize, recycled_start: usize, fresh: Range<usize>) {
         self.recycled.truncate(recycled_start);
         self.fresh = fresh.end;
         self.ever_occupied = self.ever_occupied.max(fresh.end);
         self.len += claims;
-        outcome
     }
 
     /// Gives the one push being adopted, at `index`, its push-order stamp.
@@ -1060,6 +1071,13 @@ impl<T> Core<T> {
             }
         }
     }
+}
+
+/// Where the claims being adopted are: `recycled[recycled_start..]`
+/// (taken from the end) and the `fresh` range.
+struct Adoption {
+    recycled_start: usize,
+    fresh: Range<usize>,
 }
 
 /// The lane of a child pushed since the last `sync` at `offset` of
