@@ -904,21 +904,6 @@ impl<T> Core<T> {
         next
     }
 
-    /// Rule P1: makes the waker of `cx` the one every later wake reaches.
-    /// Unchanged (the usual case), that costs no atomic operation. Returns
-    /// whether it registered (a read-modify-write on the parent's state).
-    /// For a layer that answers a poll without the poll loop (an output it
-    /// kept) but must still follow P1.
-    #[inline]
-    pub(crate) fn register_parent(&self, cx: &Context<'_>) -> bool {
-        let parent = &self.header().parent;
-        if parent.will_wake(cx.waker()) {
-            return false;
-        }
-        parent.register(cx.waker());
-        true
-    }
-
     /// The poll loop: polls children in cycle and lane order until one
     /// produces an output, the cycle rule asks to yield, the budget runs
     /// out, or nothing is woken.
@@ -928,9 +913,16 @@ impl<T> Core<T> {
         mut poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
     ) -> Poll<Option<(Key, R)>> {
         self.adopt_for_poll();
+        // Rule P1: every wake during and after this call reaches this call's
+        // waker. Unchanged (the usual case), that costs no atomic operation.
+        let parent = &self.header().parent;
         // Rule R1: a read-modify-write on the parent's state before the
         // last look at the bits; `register` is one.
-        let mut synced = self.register_parent(cx);
+        let mut synced = false;
+        if !parent.will_wake(cx.waker()) {
+            parent.register(cx.waker());
+            synced = true;
+        }
         // Only NORMAL in use (every plain `push`): no lane bookkeeping.
         let one_lane = self.lanes_in_use == 1 << NORMAL;
         // Rule C2: a lane whose cycle began in an earlier call finishes it

@@ -298,9 +298,6 @@ impl<Fut: Future> Stream for FuturesOrdered<Fut> {
         // An output that finished early and is now due.
         if let Some(head) = this.waiting.peek_mut() {
             if head.sequence == this.next_outgoing {
-                // Rule P1 even without a poll of the core: later wakes of the
-                // children reach this call's waker.
-                this.core.register_parent(cx);
                 if this.budget.poll_proceed(cx).is_pending() {
                     return Poll::Pending;
                 }
