@@ -51,6 +51,7 @@ pub use family::ordered::FuturesOrdered;
 pub use family::select_all::{select_all, SelectAll};
 pub use family::stream_ext::{FairStreamExt, FairTryStreamExt};
 pub use sets::futures_unordered::{FuturesUnordered, WithKeys};
+pub use sets::handle::{Closed, PushHandle};
 pub use sets::iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
 pub use sets::key::Key;
 pub use sets::room::{Full, MakeRoom};

@@ -114,12 +114,25 @@ struct HeaderRef(NonNull<Header>);
 
 impl Drop for HeaderRef {
     fn drop(&mut self) {
+        /// Gives up the set's reference, also if a child dropped by `close`
+        /// panics.
+        struct Release(NonNull<Header>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                // SAFETY: we give up the set's reference and never use it
+                // again.
+                unsafe { Header::ref_dec(self.0) };
+            }
+        }
+        let release = Release(self.0);
         // SAFETY: we hold the set's reference (S3).
         let header = unsafe { self.0.as_ref() };
         // Nobody will poll the parent on our behalf any more.
         drop(header.parent.take());
-        // SAFETY: we give up the set's reference and never use it again.
-        unsafe { Header::ref_dec(self.0) };
+        // Handles' later pushes fail; the ones not adopted are dropped
+        // (rule I1).
+        header.inject.close();
+        drop(release);
     }
 }
 
@@ -175,8 +188,39 @@ impl<T> Core<T> {
 
     #[inline]
     pub(crate) fn is_terminated(&self) -> bool {
-        // Relaxed: a push since the set ended makes it live again.
-        self.terminated && self.claims.load(Relaxed) == 0
+        // Relaxed: a push since the set ended makes it live again, as does
+        // a handle (made since: the set ended with none alive).
+        self.terminated && self.claims.load(Relaxed) == 0 && !self.header().inject.may_receive()
+    }
+
+    /// A new push handle's share of the header: one reference (S3) and one
+    /// live handle (rule I1). The handle gives both back when it drops.
+    pub(crate) fn new_handle(&self) -> NonNull<Header> {
+        let header = self.header();
+        header.ref_inc();
+        header.inject.add_handle();
+        self.header.0
+    }
+
+    /// Adopts the children pushed through handles: each becomes an ordinary
+    /// push (a claim), adopted with the others by the `sync` that follows.
+    #[inline]
+    fn adopt_injected(&mut self) {
+        if self.header().inject.has_nodes() {
+            self.adopt_injected_slow();
+        }
+    }
+
+    #[cold]
+    fn adopt_injected_slow(&mut self) {
+        // SAFETY: only handles of this set push into its header, and they
+        // push `T`s (`PushHandle<T>` is made by `new_handle` on a `Core<T>`),
+        // rule I1.
+        unsafe {
+            self.header().inject.take::<T>(|child, priority| {
+                let _ = self.push(child, priority);
+            })
+        };
     }
 
     /// Adds a child; see `FuturesUnordered::push_with_priority`.
@@ -286,6 +330,7 @@ impl<T> Core<T> {
     /// (rule R1).
     #[inline]
     pub(crate) fn sync(&mut self) {
+        self.adopt_injected();
         // Relaxed: `&mut self` orders every push before us.
         if self.claims.load(Relaxed) != 0 && self.sync_slow() == MarkOutcome::NotifyParent {
             self.header().parent.wake();
@@ -297,6 +342,7 @@ impl<T> Core<T> {
     /// discard them), `into_iter` (the set is never polled again).
     #[inline]
     fn sync_without_wake(&mut self) {
+        self.adopt_injected();
         // Relaxed: as in `sync`.
         if self.claims.load(Relaxed) != 0 {
             let _ = self.sync_slow();
@@ -312,12 +358,14 @@ impl<T> Core<T> {
     /// operation (rule C1). The lane then counts as refilled in this call
     /// (its due set is not empty), so a child that wakes itself during this
     /// first poll is polled again in the next call, not in this one (C2).
+    /// Returns whether the pushes went straight into NORMAL's due set.
     #[inline]
-    fn adopt_for_poll(&mut self) {
+    fn adopt_for_poll(&mut self) -> bool {
+        self.adopt_injected();
         // Relaxed: as in `sync`.
         let claims = self.claims.load(Relaxed);
         if claims == 0 {
-            return;
+            return false;
         }
         // Relaxed: `&mut self` orders every push before us; `has_woken` is
         // a hint (a wake it misses is served by the next refill, W3).
@@ -330,8 +378,10 @@ impl<T> Core<T> {
             && !self.header().has_woken(NORMAL)
         {
             self.adopt_into_due(claims);
+            true
         } else {
             let _ = self.sync_slow();
+            false
         }
     }
 
@@ -807,6 +857,37 @@ impl<T> Core<T> {
         Some(taken)
     }
 
+    /// Moves every child of `other` into this set, oldest push first, each
+    /// in its lane, as pushes: each is polled in this set's next cycle of
+    /// its lane (so it registers this set's waker; a wake through `other`'s
+    /// old waker reaches nobody, and needs to reach nobody). `other` is left
+    /// empty, with its storage, and its tasks waiting for room are woken.
+    pub(crate) fn append(&mut self, other: &mut Core<T>)
+    where
+        T: Unpin,
+    {
+        other.adopt_newest_first(false);
+        let order = mem::take(&mut other.order);
+        for &index in order.iter().rev() {
+            let index = index as usize;
+            let Some(lane) = other.vacate(index) else {
+                continue;
+            };
+            other.recycled.push(index as u32);
+            // SAFETY: `vacate` made the slot vacant (S1), so this is the one
+            // move out of it; the child is `Unpin`, so moving it out of its
+            // pinned slot is allowed.
+            let child = unsafe { ptr::read(other.slots.get(index)) };
+            let _ = self.push(child, Priority::of_lane(lane));
+        }
+        other.order = order;
+        // Their cycles went with them (`vacate` cleared their woken bits).
+        other.due.iter_mut().for_each(DueSet::clear);
+        if let Some(room) = other.room_to_wake_after(0) {
+            other.room = room.wake();
+        }
+    }
+
     /// Drops the child `key` names, in place.
     pub(crate) fn cancel(&mut self, key: Key) -> bool {
         self.remove_with(key, |child| {
@@ -924,7 +1005,10 @@ impl<T> Core<T> {
             synced = true;
         }
         // Only NORMAL in use (every plain `push`): no lane bookkeeping.
-        let one_lane = self.lanes_in_use == 1 << NORMAL;
+        let mut one_lane = self.lanes_in_use == 1 << NORMAL;
+        // Rule I1: handles' pushes that arrived during this call are adopted
+        // once, when it would go idle.
+        let mut adopted_late = false;
         // Rule C2: a lane whose cycle began in an earlier call finishes it
         // in this one but starts no other.
         let mut refilled = if one_lane {
@@ -957,29 +1041,40 @@ impl<T> Core<T> {
                         return Poll::Ready(Some(out));
                     }
                 }
-                Pick::Yield if self.len == 0 => {
-                    // Only stale bits are left (their children are gone).
+                Pick::Yield | Pick::Idle
+                    if self.len == 0 && !self.header().inject.may_receive() =>
+                {
+                    // Nothing left (a `Yield` saw only stale bits, whose
+                    // children are gone), and no handle can push more.
                     self.terminated = true;
                     return Poll::Ready(None);
                 }
-                Pick::Yield => {
+                Pick::Yield if self.len != 0 => {
                     // Rule C2: one cycle per lane per call.
                     self.counters.cycle_yields += 1;
                     crate::engine::budget::yield_task(cx);
                     self.budget.on_pending();
                     return Poll::Pending;
                 }
-                Pick::Idle if self.len == 0 => {
-                    self.terminated = true;
-                    return Poll::Ready(None);
-                }
-                Pick::Idle if synced => {
+                Pick::Yield | Pick::Idle if synced => {
+                    // Rule I1: a handle's push that came before our last
+                    // read-modify-write on the parent's state is seen here;
+                    // one after it wakes this call's waker.
+                    if !adopted_late && self.header().inject.has_nodes() {
+                        adopted_late = true;
+                        if self.adopt_for_poll() {
+                            // They are NORMAL's cycle now (C1, C2).
+                            refilled |= 1 << NORMAL;
+                        }
+                        one_lane = self.lanes_in_use == 1 << NORMAL;
+                        continue;
+                    }
                     // Rule R1: a wake after that last look reaches this
                     // call's waker, registered before it (P1).
                     self.budget.on_pending();
                     return Poll::Pending;
                 }
-                Pick::Idle => {
+                Pick::Yield | Pick::Idle => {
                     // Rule R1: acquire every wake that reached the parent's
                     // state so far, then look at the bits once more. Without
                     // it, a poll that is not ordered after the wake that

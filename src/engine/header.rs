@@ -14,6 +14,7 @@ use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
 use crate::engine::atomic_waker::AtomicWaker;
+use crate::engine::inject::Injector;
 use crate::engine::lanes::LANES;
 use crate::engine::loom::{self, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use crate::engine::page::{page_len, page_words, MAX_PAGES, WORD_BITS};
@@ -28,6 +29,8 @@ pub(crate) struct Header {
     pub(crate) parent: AtomicWaker,
     /// Per lane: bit `p` is set when page `p` may hold woken bits.
     pub(crate) tops: [AtomicU64; LANES],
+    /// Children pushed through handles, for the owner to adopt (rule I1).
+    pub(crate) inject: Injector,
     /// Record pages; a non-null entry is never changed again (rule S2).
     pages: [AtomicPtr<RecordPage>; MAX_PAGES],
 }
@@ -146,6 +149,7 @@ impl Header {
             refs: AtomicUsize::new(1),
             parent: AtomicWaker::new(),
             tops: core::array::from_fn(|_| AtomicU64::new(0)),
+            inject: Injector::new(),
             pages: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         });
         // SAFETY: `Box::into_raw` never returns null.

@@ -57,6 +57,16 @@ impl Priority {
     pub(crate) const fn lane(self) -> usize {
         self.0 as usize
     }
+
+    /// The priority of lane index `lane` (below `LANES`).
+    #[inline]
+    pub(crate) fn of_lane(lane: usize) -> Priority {
+        match lane {
+            0 => Priority::HIGH,
+            1 => Priority::NORMAL,
+            _ => Priority::LOW,
+        }
+    }
 }
 
 impl Default for Priority {

@@ -7,6 +7,7 @@ pub(crate) mod budget;
 pub(crate) mod core;
 pub(crate) mod due;
 pub(crate) mod header;
+pub(crate) mod inject;
 pub(crate) mod lanes;
 pub(crate) mod loom;
 pub(crate) mod page;

@@ -2,6 +2,7 @@
 //! polling one child means, plus the API, keys and iterators they share.
 
 pub(crate) mod futures_unordered;
+pub(crate) mod handle;
 pub(crate) mod iter;
 pub(crate) mod key;
 pub(crate) mod room;

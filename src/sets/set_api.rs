@@ -105,6 +105,51 @@ macro_rules! impl_set_api {
                 self.core.push(child, priority)
             }
 
+            /// A [`PushHandle`](crate::PushHandle) that pushes into this set
+            /// from other tasks and threads while it is polled here. While
+            /// any handle lives, the set waits for pushes instead of ending
+            /// when empty.
+            ///
+            /// ```
+            #[doc = concat!("let set = velodrome::", stringify!($Set), "::new();")]
+            /// let handle = set.handle();
+            /// std::thread::scope(|s| {
+            #[doc = concat!("    s.spawn(|| handle.push(", $child, ").unwrap());")]
+            /// });
+            /// // Adopted by the next poll (or `iter_mut`, `cancel`, ...).
+            /// assert_eq!(set.len(), 0);
+            /// ```
+            pub fn handle(&self) -> $crate::PushHandle<T> {
+                $crate::PushHandle::new(self.core.new_handle())
+            }
+
+            /// Moves every child of `other` into this set, oldest first,
+            /// each in its own lane, without re-boxing or re-allocating
+            /// them; `other` is left empty. Each moved child is polled in
+            /// this set's next cycle of its lane, so it registers this
+            /// set's waker (one poll it did not ask for, which futures
+            /// allow). Their keys in `other` no longer match anything;
+            /// pushes through `other`'s handles stay with `other`.
+            ///
+            /// Needs `T: Unpin`: a child `other` has polled is pinned in
+            /// `other`'s storage and may only move if it is `Unpin` (boxed
+            /// futures are).
+            ///
+            /// ```
+            #[doc = concat!("let mut a = velodrome::", stringify!($Set), "::new();")]
+            #[doc = concat!("let mut b = velodrome::", stringify!($Set), "::new();")]
+            #[doc = concat!("a.push(", $child, ");")]
+            #[doc = concat!("b.push(", $child, ");")]
+            /// a.append(&mut b);
+            /// assert_eq!((a.len(), b.len()), (2, 0));
+            /// ```
+            pub fn append(&mut self, other: &mut Self)
+            where
+                T: Unpin,
+            {
+                self.core.append(&mut other.core);
+            }
+
             /// Whether the child `key` names is still in the set.
             ///
             /// ```
