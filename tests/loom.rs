@@ -1917,3 +1917,156 @@ impl Future for Slot2 {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Push handles (rule I1).
+// ---------------------------------------------------------------------------
+
+/// Threads push through [`PushHandle`]s (one each, then drop it) while the
+/// poller polls the empty set, which waits because handles live. No lost
+/// wake-up and no lost child: after the joins, every pushed value came out
+/// (read without a data race: the stack's Release/Acquire orders the value
+/// the pushing thread wrote) and the set ended, because the last handle's
+/// drop woke it.
+fn handle_pushes_vs_poll(name: &str, pushers: u32) {
+    let outcomes = model_with(name, 2_000, move |tally| {
+        let mut set = FuturesUnordered::new();
+        let handles: Vec<_> = (0..pushers).map(|_| set.handle()).collect();
+        let parent = Parent::new();
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(
+            !drive(&mut set, &parent, &mut seen, &mut out),
+            "an empty set with live handles waits"
+        );
+        let threads: Vec<_> = handles
+            .into_iter()
+            .zip(1..)
+            .map(|(handle, value)| {
+                thread::spawn(move || {
+                    handle.push(Value::new(value)).expect("the set lives");
+                })
+            })
+            .collect();
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        tally.note(match out.len() {
+            0 => "every push after the racing poll",
+            n if n == pushers as usize => "racing poll saw every push",
+            _ => "racing poll saw some pushes",
+        });
+        for thread in threads {
+            join(thread);
+        }
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        out.sort();
+        assert_eq!(
+            out,
+            (1..=pushers).collect::<Vec<_>>(),
+            "a pushed child was lost"
+        );
+        assert!(done, "the last handle's drop ends the empty set");
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "racing poll saw every push",
+        "every push after the racing poll",
+    ]);
+}
+
+#[test]
+fn loom_handle_push_vs_poll() {
+    handle_pushes_vs_poll("loom_handle_push_vs_poll", 1);
+}
+
+/// Two pushers race each other on the stack's head and the poller's swap.
+#[test]
+fn loom_two_handle_pushes_vs_poll() {
+    handle_pushes_vs_poll("loom_two_handle_pushes_vs_poll", 2);
+}
+
+/// A child that counts its drops in a loom atomic behind a loom `Arc` (so a
+/// node leaked with its child is reported as a leaked `Arc`).
+struct Counted(Arc<AtomicUsize>);
+
+impl Future for Counted {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        // Release: the test reads the count with Acquire after the join.
+        self.0.fetch_add(1, Release);
+    }
+}
+
+/// A handle pushes while the set is dropped on another thread. The child is
+/// either taken by the set's drop (adopted or found in the closed stack) and
+/// dropped there, or handed back in `Closed`: dropped exactly once either
+/// way, never leaked, never left in the header.
+#[test]
+fn loom_handle_push_vs_set_drop() {
+    let outcomes = model("loom_handle_push_vs_set_drop", |tally| {
+        let set = FuturesUnordered::<Counted>::new();
+        let handle = set.handle();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let child = Counted(drops.clone());
+        let pusher = thread::spawn(move || match handle.push(child) {
+            Ok(()) => true,
+            Err(refused) => {
+                assert!(handle.is_closed());
+                drop(refused.into_inner());
+                false
+            }
+        });
+        drop(set);
+        let pushed = join(pusher);
+        tally.note(if pushed {
+            "pushed before the drop"
+        } else {
+            "refused after the drop"
+        });
+        assert_eq!(drops.load(Acquire), 1, "the child was dropped once");
+    });
+    outcomes.assert_seen(&["pushed before the drop", "refused after the drop"]);
+}
+
+/// The last handle drops on another thread while the poller polls the empty
+/// set. The set ends: either the racing poll saw the handle gone, or the
+/// drop woke the parent and the next poll ends it.
+#[test]
+fn loom_last_handle_drop_vs_poll() {
+    let outcomes = model("loom_last_handle_drop_vs_poll", |tally| {
+        let mut set = FuturesUnordered::<Value>::new();
+        let handle = set.handle();
+        let parent = Parent::new();
+        let mut seen = 0;
+        let mut out = Vec::new();
+        assert!(!drive(&mut set, &parent, &mut seen, &mut out));
+        let dropper = thread::spawn(move || drop(handle));
+        let mut done = race(&mut set, &parent, &mut seen, &mut out);
+        tally.note(if done {
+            "racing poll ended the set"
+        } else {
+            "the drop came after the racing poll"
+        });
+        join(dropper);
+        if !done {
+            done = resume(&mut set, &parent, &mut seen, &mut out);
+        }
+        assert!(done, "hang: the last handle's drop did not end the set");
+        assert!(out.is_empty());
+        drop(set);
+        assert_eq!(parent.waker_refs(), 1, "the set kept a parent waker clone");
+    });
+    outcomes.assert_seen(&[
+        "racing poll ended the set",
+        "the drop came after the racing poll",
+    ]);
+}
