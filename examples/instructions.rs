@@ -13,12 +13,20 @@
 //! children, pushed then drained) and `steady_state` (100,000 completions in
 //! a set kept at 1,000 children) and `server_event` (1,000 parked
 //! children, then 100,000 events: wake one, take its output, push a fresh
-//! child in its place, poll until it parks). Divide valgrind's `I refs` by the
-//! children (100,000) for instructions per child; a run with an unknown
-//! workload name gives the fixed cost of starting the program.
+//! child in its place, poll until it parks) and `remote_feed` (100 rounds of
+//! 1,000 ready children sent from outside the set, then drained: through a
+//! `PushHandle` for velodrome, through tokio's unbounded mpsc drained into
+//! the set for the others, the loop users write today). Divide valgrind's
+//! `I refs` by the children (100,000) for instructions per child; a run with
+//! an unknown workload name gives the fixed cost of starting the program.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
+
+use std::future::{ready, Ready};
+use std::task::{Context, Poll};
+
+use futures::{Stream, StreamExt};
 
 use common::{
     drain, FuturesBuffered, FuturesConcurrency, FuturesUtil, Peer, Set, Unicycle, VelodromePeer,
@@ -56,12 +64,78 @@ fn run<P: Peer>(workload: &str) {
     }
 }
 
+/// `remote_feed` for velodrome: push through a handle, then drain.
+fn remote_feed_velodrome() {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut set = velodrome::FuturesUnordered::new();
+    for _ in 0..ROUNDS {
+        let handle = set.handle();
+        for i in 0..SIZE {
+            handle.push(ready(i)).unwrap();
+        }
+        drop(handle);
+        while let Poll::Ready(Some(x)) = set.poll_next_unpin(&mut cx) {
+            std::hint::black_box(x);
+        }
+    }
+}
+
+/// `remote_feed` for a peer: send through tokio's unbounded mpsc, then
+/// drain the channel into the set and the set, as one loop.
+fn remote_feed_channel<S: Stream<Item = usize> + Unpin>(
+    mut new: impl FnMut() -> S,
+    push: impl Fn(&mut S, Ready<usize>),
+) {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut set = new();
+    for _ in 0..ROUNDS {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for i in 0..SIZE {
+            tx.send(ready(i)).unwrap();
+        }
+        drop(tx);
+        let mut open = true;
+        loop {
+            while open {
+                match rx.poll_recv(&mut cx) {
+                    Poll::Ready(Some(child)) => push(&mut set, child),
+                    Poll::Ready(None) => open = false,
+                    Poll::Pending => break,
+                }
+            }
+            match set.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(x)) => drop(std::hint::black_box(x)),
+                _ => break,
+            }
+        }
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(implementation), Some(workload)) = (args.next(), args.next()) else {
         eprintln!("usage: instructions <implementation> <workload>");
         std::process::exit(2);
     };
+    if workload == "remote_feed" {
+        match implementation.as_str() {
+            VelodromePeer::NAME => remote_feed_velodrome(),
+            FuturesUtil::NAME => {
+                remote_feed_channel(futures_util::stream::FuturesUnordered::new, |set, child| {
+                    set.push(child)
+                })
+            }
+            FuturesBuffered::NAME => {
+                remote_feed_channel(futures_buffered::FuturesUnordered::new, |set, child| {
+                    set.push(child)
+                })
+            }
+            other => eprintln!("remote_feed: no {other} variant"),
+        }
+        return;
+    }
     match implementation.as_str() {
         VelodromePeer::NAME => run::<VelodromePeer>(&workload),
         FuturesUtil::NAME => run::<FuturesUtil>(&workload),
