@@ -359,7 +359,7 @@ impl<T> Core<T> {
     /// (its due set is not empty), so a child that wakes itself during this
     /// first poll is polled again in the next call, not in this one (C2).
     /// Returns whether the pushes went straight into NORMAL's due set.
-    #[inline]
+    #[inline(always)]
     fn adopt_for_poll(&mut self) -> bool {
         self.adopt_injected();
         // Relaxed: as in `sync`.
@@ -385,8 +385,18 @@ impl<T> Core<T> {
         }
     }
 
+    /// `adopt_for_poll` for handles' pushes found when a `poll_next` would
+    /// go idle (rule I1); out of line, so the call at the top of
+    /// `poll_next` stays inlined.
+    #[cold]
+    #[inline(never)]
+    fn adopt_late(&mut self) -> bool {
+        self.adopt_for_poll()
+    }
+
     /// `adopt_for_poll`'s direct path: the `claims` pushes, all in NORMAL,
     /// become NORMAL's cycle, in claim order.
+    #[inline(always)]
     fn adopt_into_due(&mut self, claims: usize) {
         let Adoption {
             recycled_start,
@@ -1062,7 +1072,7 @@ impl<T> Core<T> {
                     // one after it wakes this call's waker.
                     if !adopted_late && self.header().inject.has_nodes() {
                         adopted_late = true;
-                        if self.adopt_for_poll() {
+                        if self.adopt_late() {
                             // They are NORMAL's cycle now (C1, C2).
                             refilled |= 1 << NORMAL;
                         }
