@@ -422,3 +422,18 @@ fn handles_of_rc_children_are_not_send() {
     // Compiles only if exactly one impl applies, i.e. the type is not Send.
     <PushHandle<std::future::Ready<Rc<u8>>> as AmbiguousIfSend<_>>::some_item();
 }
+
+#[test]
+fn select_all_merges_streams_pushed_from_another_thread() {
+    let mut merged = velodrome::SelectAll::new();
+    let handle = merged.handle();
+    let producer = std::thread::spawn(move || {
+        for i in 0..4 {
+            handle.push(futures::stream::iter(vec![i, i + 10])).unwrap();
+        }
+    });
+    let mut out: Vec<i32> = futures::executor::block_on(merged.by_ref().collect());
+    producer.join().unwrap();
+    out.sort();
+    assert_eq!(out, [0, 1, 2, 3, 10, 11, 12, 13]);
+}

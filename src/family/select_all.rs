@@ -121,6 +121,25 @@ impl<St: Stream + Unpin> SelectAll<St> {
         self.inner.push(stream);
     }
 
+    /// A [`PushHandle`](crate::PushHandle) that adds streams from other
+    /// tasks and threads while this one is polled. While any handle lives,
+    /// an empty `SelectAll` waits for streams instead of ending.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let mut merged = velodrome::SelectAll::new();
+    /// let handle = merged.handle();
+    /// std::thread::spawn(move || handle.push(futures::stream::iter(vec![1, 2])).unwrap());
+    /// // Ends once the handle is gone and the stream is exhausted.
+    /// assert_eq!(merged.collect::<Vec<_>>().await, [1, 2]);
+    /// # });
+    /// ```
+    pub fn handle(&self) -> crate::PushHandle<St> {
+        self.inner.handle()
+    }
+
     /// Iterates over shared references to the streams.
     ///
     /// ```
