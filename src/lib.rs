@@ -27,6 +27,9 @@
 //!   remove one child.
 //! - **Streams**: [`StreamsUnordered`] and [`IndexedStreamsUnordered`] merge
 //!   many streams with the same fairness, lanes and keys.
+//! - **Push handles**: [`FuturesUnordered::handle`] returns a [`PushHandle`]
+//!   that pushes from other tasks and threads while the set is polled; an
+//!   empty set waits while handles live.
 //! - **Runtime citizenship** (feature `tokio`, default): the set takes part
 //!   in the parent task's cooperative budget.
 //! - **Cost**: no allocation per wake, per waker clone, or per push into a
