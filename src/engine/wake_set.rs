@@ -1,12 +1,13 @@
 //! The atomic woken bitsets: how a wake is recorded and how the poller takes
 //! a cycle's worth of wakes in one sweep.
 //!
-//! Three levels per lane, all `AtomicU64`:
+//! Three levels per lane, all `AtomicWord` (pointer-sized: `WORD_BITS` is 64
+//! or 32):
 //!
 //! ```text
 //! header.tops[lane]        bit p  : page p may hold woken bits
-//! page.summary[lane][s]    bit b  : word 64*s+b of the page may be non-zero
-//! page.woken[lane][w]      bit o  : the child at offset 64*w+o was woken
+//! page.summary[lane][s]    bit b  : word WORD_BITS*s+b of the page may be non-zero
+//! page.woken[lane][w]      bit o  : the child at offset WORD_BITS*w+o was woken
 //! ```
 //!
 //! Rules (cited as W1..W3 in the code):
@@ -30,7 +31,7 @@
 use crate::engine::due::DueSet;
 use crate::engine::header::{Header, RecordPage};
 use crate::engine::loom::Ordering::*;
-use crate::engine::page::{page_base, page_words, WORD_BITS};
+use crate::engine::page::{page_base, page_words, Word, WORD_BITS};
 
 /// Outcome of [`RecordPage::mark`].
 #[must_use]
@@ -51,14 +52,14 @@ impl RecordPage {
     }
 
     /// Marks the children `bits` of word `word` woken in `lane` at once
-    /// (W2): one read-modify-write for up to 64 children.
+    /// (W2): one read-modify-write for up to `WORD_BITS` children.
     #[inline]
     pub(crate) fn mark_word(
         &self,
         header: &Header,
         lane: usize,
         word: usize,
-        bits: u64,
+        bits: Word,
     ) -> MarkOutcome {
         let words = self.words;
         // Release: pairs with the Acquire swap in `refill`, so what the
@@ -110,7 +111,7 @@ impl RecordPage {
 pub(crate) struct MarkBatch<'h> {
     header: &'h Header,
     /// (page, lane, word, bits) being gathered.
-    run: Option<(&'h RecordPage, usize, usize, u64)>,
+    run: Option<(&'h RecordPage, usize, usize, Word)>,
     outcome: MarkOutcome,
 }
 
@@ -126,7 +127,7 @@ impl<'h> MarkBatch<'h> {
 
     /// Adds the children `bits` of word `word` of `page`, in `lane`.
     #[inline]
-    pub(crate) fn add(&mut self, page: &'h RecordPage, lane: usize, word: usize, bits: u64) {
+    pub(crate) fn add(&mut self, page: &'h RecordPage, lane: usize, word: usize, bits: Word) {
         if let Some((p, l, w, b)) = &mut self.run {
             if core::ptr::eq(*p, page) && (*l, *w) == (lane, word) {
                 *b |= bits;
@@ -139,7 +140,7 @@ impl<'h> MarkBatch<'h> {
     }
 
     #[inline]
-    fn flush(&mut self, (page, lane, word, bits): (&RecordPage, usize, usize, u64)) {
+    fn flush(&mut self, (page, lane, word, bits): (&RecordPage, usize, usize, Word)) {
         if page.mark_word(self.header, lane, word, bits) == MarkOutcome::NotifyParent {
             self.outcome = MarkOutcome::NotifyParent;
         }
