@@ -116,16 +116,8 @@ mod tests {
         while let Some(i) = due.pop() {
             got.push(i);
         }
-        assert_eq!(
-            got,
-            [
-                3 * WORD_BITS + 1,
-                3 * WORD_BITS + 3,
-                0,
-                1,
-                9 * WORD_BITS + 5
-            ]
-        );
+        let w = WORD_BITS;
+        assert_eq!(got, [3 * w + 1, 3 * w + 3, 0, 1, 9 * w + 5]);
         assert!(due.is_empty());
         assert_eq!(due.pop(), None);
     }
