@@ -203,3 +203,47 @@ impl Header {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::engine::page::{locate, page_len};
+
+    /// Marks across word, summary and page boundaries come out of one
+    /// refill, each once, in index order. With 32-bit words page 0 is two
+    /// words; page 7 has more than `WORD_BITS` words, so two or more
+    /// summary words, with either word size.
+    #[test]
+    fn refill_finds_marks_across_word_and_page_boundaries() {
+        let this = Header::new();
+        // SAFETY: `new` returned a live header whose one reference we hold
+        // until `ref_dec` below.
+        let header = unsafe { this.as_ref() };
+        let last = |page| page_base(page) + page_len(page) - 1;
+        let indices = [0, 31, 32, 63, page_base(1) + 1, last(1), last(2), last(7)];
+        let mut outcomes = Vec::new();
+        for &index in &indices {
+            let (number, offset) = locate(index);
+            let page = header.page_or_alloc(this, number);
+            outcomes.push(page.mark(header, 0, offset));
+            assert_eq!(page.mark(header, 0, offset), MarkOutcome::AlreadyQueued);
+        }
+        assert_eq!(outcomes[0], MarkOutcome::NotifyParent);
+        assert!(outcomes[1..]
+            .iter()
+            .all(|&o| o == MarkOutcome::AlreadyQueued));
+        assert!(header.has_woken(0));
+        let mut due = DueSet::default();
+        header.refill(0, &mut due);
+        assert!(!header.has_woken(0));
+        let mut got = Vec::new();
+        while let Some(index) = due.pop() {
+            got.push(index);
+        }
+        assert_eq!(got, indices);
+        // SAFETY: our reference, given up; `header` is not used again.
+        unsafe { Header::ref_dec(this) };
+    }
+}
