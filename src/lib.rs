@@ -35,9 +35,15 @@
 //! - **Cost**: no allocation per wake, per waker clone, or per push into a
 //!   reused slot.
 //!
+//! Without the default features (`std`, `tokio`) the crate is `no_std` and
+//! needs only `alloc`.
+//!
 //! See `ARCHITECTURE.md` in the repository for the engine and its rules.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+extern crate alloc;
 
 mod engine;
 mod family;

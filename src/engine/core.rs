@@ -3,6 +3,7 @@
 //! `IndexedStreamsUnordered` are thin layers that say what polling one child
 //! means (see [`Step`]).
 
+use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::mem;
 use core::ops::Range;
@@ -15,7 +16,7 @@ use crate::engine::due::DueSet;
 use crate::engine::header::{Header, RecordPage};
 use crate::engine::lanes::{LaneShares, Priority, LANES, NORMAL};
 use crate::engine::loom::{AtomicUsize, Ordering::*};
-use crate::engine::page::{locate, page_base, MAX_CHILDREN, WORD_BITS};
+use crate::engine::page::{locate, page_base, Word, MAX_CHILDREN, WORD_BITS};
 use crate::engine::slots::Slots;
 use crate::engine::state;
 use crate::engine::stats::{Counters, Stats};
@@ -416,7 +417,7 @@ impl<T> Core<T> {
             let mut index = fresh.start;
             while index < fresh.end {
                 let count = (WORD_BITS - index % WORD_BITS).min(fresh.end - index);
-                let bits = (u64::MAX >> (WORD_BITS - count)) << (index % WORD_BITS);
+                let bits = (Word::MAX >> (WORD_BITS - count)) << (index % WORD_BITS);
                 due.push_word((index / WORD_BITS) as u32, bits);
                 index += count;
             }
@@ -625,7 +626,7 @@ impl<T> Core<T> {
             } else {
                 1
             };
-            let bits = (u64::MAX >> (WORD_BITS - count)) << (offset % WORD_BITS);
+            let bits = (Word::MAX >> (WORD_BITS - count)) << (offset % WORD_BITS);
             let lane = claim_lane(records, offset, one_lane);
             batch.add(records, lane, offset / WORD_BITS, bits);
             count

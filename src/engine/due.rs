@@ -8,11 +8,13 @@
 //! exactly where it stopped. Its memory is kept between cycles, so a steady
 //! state allocates nothing.
 
-use crate::engine::page::WORD_BITS;
+use alloc::vec::Vec;
+
+use crate::engine::page::{Word, WORD_BITS};
 
 #[derive(Debug, Default)]
 pub(crate) struct DueSet {
-    entries: Vec<(u32, u64)>,
+    entries: Vec<(u32, Word)>,
     /// Entries before `next` are exhausted.
     next: usize,
     /// Entry of the child `pop` returned last, for `unpop`.
@@ -31,7 +33,7 @@ impl DueSet {
 
     /// Adds the children `bits` of word `word` to the cycle.
     #[inline]
-    pub(crate) fn push_word(&mut self, word: u32, bits: u64) {
+    pub(crate) fn push_word(&mut self, word: u32, bits: Word) {
         self.compact();
         self.entries.push((word, bits));
     }
@@ -84,7 +86,7 @@ impl DueSet {
     /// to polling.
     pub(crate) fn remove(&mut self, index: usize) {
         let word = (index / WORD_BITS) as u32;
-        let bit = 1u64 << (index % WORD_BITS);
+        let bit: Word = 1 << (index % WORD_BITS);
         for (w, bits) in &mut self.entries[self.next..] {
             if *w == word {
                 *bits &= !bit;
@@ -114,7 +116,8 @@ mod tests {
         while let Some(i) = due.pop() {
             got.push(i);
         }
-        assert_eq!(got, [3 * 64 + 1, 3 * 64 + 3, 0, 1, 9 * 64 + 5]);
+        let w = WORD_BITS;
+        assert_eq!(got, [3 * w + 1, 3 * w + 3, 0, 1, 9 * w + 5]);
         assert!(due.is_empty());
         assert_eq!(due.pop(), None);
     }
@@ -130,7 +133,7 @@ mod tests {
         assert!(!due.is_empty());
         assert_eq!(due.pop(), Some(0));
         due.push_word(1, 0b1);
-        assert_eq!(due.pop(), Some(64));
+        assert_eq!(due.pop(), Some(WORD_BITS));
         assert!(due.is_empty());
     }
 
@@ -144,7 +147,7 @@ mod tests {
         due.unpop(1);
         due.remove(2);
         assert_eq!(due.pop(), Some(1));
-        assert_eq!(due.pop(), Some(64));
+        assert_eq!(due.pop(), Some(WORD_BITS));
         assert_eq!(due.pop(), None);
     }
 }

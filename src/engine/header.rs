@@ -10,13 +10,14 @@
 //! The atomic protocol over the bits lives in `wake_set.rs`; this module
 //! only allocates, finds and frees.
 
+use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
 use crate::engine::atomic_waker::AtomicWaker;
 use crate::engine::inject::Injector;
 use crate::engine::lanes::LANES;
-use crate::engine::loom::{self, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use crate::engine::loom::{self, AtomicPtr, AtomicU32, AtomicUsize, AtomicWord, Ordering::*};
 use crate::engine::page::{page_len, page_words, MAX_PAGES, WORD_BITS};
 
 /// Upper bound on references before we abort, as `std::sync::Arc` does.
@@ -28,7 +29,7 @@ pub(crate) struct Header {
     /// non-zero (rule W2).
     pub(crate) parent: AtomicWaker,
     /// Per lane: bit `p` is set when page `p` may hold woken bits.
-    pub(crate) tops: [AtomicU64; LANES],
+    pub(crate) tops: [AtomicWord; LANES],
     /// Children pushed through handles, for the owner to adopt (rule I1).
     pub(crate) inject: Injector,
     /// Record pages; a non-null entry is never changed again (rule S2).
@@ -45,10 +46,10 @@ pub(crate) struct RecordPage {
     records: Box<[Record]>,
     /// `LANES` runs of `page_words(number)` words: bit `o` of run `l` is set
     /// when the child at offset `o` was woken in lane `l` (rule W1).
-    pub(crate) woken: Box<[AtomicU64]>,
+    pub(crate) woken: Box<[AtomicWord]>,
     /// `LANES` runs of summary words: bit `w` is set when word `w` of the
     /// lane's run may be non-zero.
-    pub(crate) summary: Box<[AtomicU64]>,
+    pub(crate) summary: Box<[AtomicWord]>,
 }
 
 /// What a waker points at. Aligned so the low `TAG_BITS` bits of its address
@@ -76,10 +77,11 @@ unsafe trait Zeroed: Sized {
     fn zero() -> Self;
 }
 
-// SAFETY: `AtomicU64` has the in-memory representation of `u64` (its docs).
-unsafe impl Zeroed for AtomicU64 {
+// SAFETY: `AtomicWord` (`AtomicUsize`) has the in-memory representation of
+// `usize` (its docs).
+unsafe impl Zeroed for AtomicWord {
     fn zero() -> Self {
-        AtomicU64::new(0)
+        AtomicWord::new(0)
     }
 }
 
@@ -98,7 +100,7 @@ unsafe impl Zeroed for Record {
 /// `len` zero values.
 #[cfg(not(loom))]
 fn zeroed<T: Zeroed>(len: usize) -> Box<[T]> {
-    use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
+    use alloc::alloc::{alloc_zeroed, handle_alloc_error, Layout};
     let layout = Layout::array::<T>(len).expect("page size fits in memory");
     if layout.size() == 0 {
         return (0..len).map(|_| T::zero()).collect();
@@ -148,7 +150,7 @@ impl Header {
         let header = Box::new(Header {
             refs: AtomicUsize::new(1),
             parent: AtomicWaker::new(),
-            tops: core::array::from_fn(|_| AtomicU64::new(0)),
+            tops: core::array::from_fn(|_| AtomicWord::new(0)),
             inject: Injector::new(),
             pages: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         });

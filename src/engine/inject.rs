@@ -13,6 +13,7 @@
 //! The header is not generic, so each node carries the function that drops
 //! it; only the owner, which knows the child type, reads a child out.
 
+use alloc::boxed::Box;
 use core::mem::ManuallyDrop;
 use core::ptr;
 

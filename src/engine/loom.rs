@@ -5,10 +5,13 @@
 //! same protocol code runs under both.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+/// A word of the woken bitsets, the atomic of [`Word`](crate::engine::page::Word).
+pub(crate) type AtomicWord = AtomicUsize;
 
 // Under `cfg(velodrome_tsan)` the header's last reference Acquires with a
 // load instead (ThreadSanitizer ignores fences), and nothing uses `fence`.
@@ -46,7 +49,25 @@ impl<T> UnsafeCell<T> {
 
 /// Aborts the process: used where unwinding could not leave memory sound
 /// (a reference count overflow).
+#[cfg(feature = "std")]
 #[cold]
 pub(crate) fn abort() -> ! {
     std::process::abort()
+}
+
+/// Aborts without `std`: panics while a guard whose `Drop` panics is live,
+/// so with `panic = "unwind"` the second panic happens during the unwind of
+/// the first, which Rust turns into an abort; with `panic = "abort"` the
+/// first panic aborts. Neither returns or lets the caller's frame go on.
+#[cfg(not(feature = "std"))]
+#[cold]
+pub(crate) fn abort() -> ! {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("velodrome: aborting");
+        }
+    }
+    let _guard = PanicOnDrop;
+    panic!("velodrome: reference count overflow, aborting");
 }

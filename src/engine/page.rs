@@ -11,8 +11,12 @@
 pub(crate) const FIRST_PAGE_SHIFT: u32 = 6;
 pub(crate) const FIRST_PAGE_LEN: usize = 1 << FIRST_PAGE_SHIFT;
 
+/// A word of the woken bitsets: pointer-sized, so targets without 64-bit
+/// atomics (32-bit ones) use 32-bit words and 64-bit targets 64-bit words.
+pub(crate) type Word = usize;
+
 /// Bits per word of the woken bitsets.
-pub(crate) const WORD_BITS: usize = 64;
+pub(crate) const WORD_BITS: usize = Word::BITS as usize;
 
 /// Pages allowed; together they hold `FIRST_PAGE_LEN * (2^MAX_PAGES - 1)`
 /// slots, which keeps every index below `u32::MAX` (indices are stored as
@@ -21,6 +25,11 @@ pub(crate) const MAX_PAGES: usize = 25;
 
 /// Largest number of children a set can hold at once.
 pub(crate) const MAX_CHILDREN: usize = FIRST_PAGE_LEN * ((1 << MAX_PAGES) - 1);
+
+// A word of woken bits never straddles two pages, and a lane's `tops` word
+// has one bit per page, with 32-bit words too.
+const _: () = assert!(FIRST_PAGE_LEN % WORD_BITS == 0);
+const _: () = assert!(MAX_PAGES <= WORD_BITS);
 
 /// Number of slots in page `page`.
 #[inline]
@@ -42,7 +51,7 @@ pub(crate) const fn locate(index: usize) -> (usize, usize) {
     (page, index - page_base(page))
 }
 
-/// Number of 64-bit words covering page `page`.
+/// Number of words covering page `page`.
 #[inline]
 pub(crate) const fn page_words(page: usize) -> usize {
     page_len(page) / WORD_BITS

@@ -11,6 +11,7 @@
 //! Whether a slot holds a child is not recorded here but in its record's
 //! state word (`state.rs`); this module only hands out places.
 
+use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::ptr;

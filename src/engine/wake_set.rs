@@ -1,12 +1,13 @@
 //! The atomic woken bitsets: how a wake is recorded and how the poller takes
 //! a cycle's worth of wakes in one sweep.
 //!
-//! Three levels per lane, all `AtomicU64`:
+//! Three levels per lane, all `AtomicWord` (pointer-sized: `WORD_BITS` is 64
+//! or 32):
 //!
 //! ```text
 //! header.tops[lane]        bit p  : page p may hold woken bits
-//! page.summary[lane][s]    bit b  : word 64*s+b of the page may be non-zero
-//! page.woken[lane][w]      bit o  : the child at offset 64*w+o was woken
+//! page.summary[lane][s]    bit b  : word WORD_BITS*s+b of the page may be non-zero
+//! page.woken[lane][w]      bit o  : the child at offset WORD_BITS*w+o was woken
 //! ```
 //!
 //! Rules (cited as W1..W3 in the code):
@@ -30,7 +31,7 @@
 use crate::engine::due::DueSet;
 use crate::engine::header::{Header, RecordPage};
 use crate::engine::loom::Ordering::*;
-use crate::engine::page::{page_base, page_words, WORD_BITS};
+use crate::engine::page::{page_base, page_words, Word, WORD_BITS};
 
 /// Outcome of [`RecordPage::mark`].
 #[must_use]
@@ -51,14 +52,14 @@ impl RecordPage {
     }
 
     /// Marks the children `bits` of word `word` woken in `lane` at once
-    /// (W2): one read-modify-write for up to 64 children.
+    /// (W2): one read-modify-write for up to `WORD_BITS` children.
     #[inline]
     pub(crate) fn mark_word(
         &self,
         header: &Header,
         lane: usize,
         word: usize,
-        bits: u64,
+        bits: Word,
     ) -> MarkOutcome {
         let words = self.words;
         // Release: pairs with the Acquire swap in `refill`, so what the
@@ -110,7 +111,7 @@ impl RecordPage {
 pub(crate) struct MarkBatch<'h> {
     header: &'h Header,
     /// (page, lane, word, bits) being gathered.
-    run: Option<(&'h RecordPage, usize, usize, u64)>,
+    run: Option<(&'h RecordPage, usize, usize, Word)>,
     outcome: MarkOutcome,
 }
 
@@ -126,7 +127,7 @@ impl<'h> MarkBatch<'h> {
 
     /// Adds the children `bits` of word `word` of `page`, in `lane`.
     #[inline]
-    pub(crate) fn add(&mut self, page: &'h RecordPage, lane: usize, word: usize, bits: u64) {
+    pub(crate) fn add(&mut self, page: &'h RecordPage, lane: usize, word: usize, bits: Word) {
         if let Some((p, l, w, b)) = &mut self.run {
             if core::ptr::eq(*p, page) && (*l, *w) == (lane, word) {
                 *b |= bits;
@@ -139,7 +140,7 @@ impl<'h> MarkBatch<'h> {
     }
 
     #[inline]
-    fn flush(&mut self, (page, lane, word, bits): (&RecordPage, usize, usize, u64)) {
+    fn flush(&mut self, (page, lane, word, bits): (&RecordPage, usize, usize, Word)) {
         if page.mark_word(self.header, lane, word, bits) == MarkOutcome::NotifyParent {
             self.outcome = MarkOutcome::NotifyParent;
         }
@@ -200,5 +201,49 @@ impl Header {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::engine::page::{locate, page_len};
+
+    /// Marks across word, summary and page boundaries come out of one
+    /// refill, each once, in index order. With 32-bit words page 0 is two
+    /// words; page 7 has more than `WORD_BITS` words, so two or more
+    /// summary words, with either word size.
+    #[test]
+    fn refill_finds_marks_across_word_and_page_boundaries() {
+        let this = Header::new();
+        // SAFETY: `new` returned a live header whose one reference we hold
+        // until `ref_dec` below.
+        let header = unsafe { this.as_ref() };
+        let last = |page| page_base(page) + page_len(page) - 1;
+        let indices = [0, 31, 32, 63, page_base(1) + 1, last(1), last(2), last(7)];
+        let mut outcomes = Vec::new();
+        for &index in &indices {
+            let (number, offset) = locate(index);
+            let page = header.page_or_alloc(this, number);
+            outcomes.push(page.mark(header, 0, offset));
+            assert_eq!(page.mark(header, 0, offset), MarkOutcome::AlreadyQueued);
+        }
+        assert_eq!(outcomes[0], MarkOutcome::NotifyParent);
+        assert!(outcomes[1..]
+            .iter()
+            .all(|&o| o == MarkOutcome::AlreadyQueued));
+        assert!(header.has_woken(0));
+        let mut due = DueSet::default();
+        header.refill(0, &mut due);
+        assert!(!header.has_woken(0));
+        let mut got = Vec::new();
+        while let Some(index) = due.pop() {
+            got.push(index);
+        }
+        assert_eq!(got, indices);
+        // SAFETY: our reference, given up; `header` is not used again.
+        unsafe { Header::ref_dec(this) };
     }
 }

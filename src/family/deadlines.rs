@@ -92,7 +92,7 @@ impl fmt::Display for Elapsed {
     }
 }
 
-impl std::error::Error for Elapsed {}
+impl core::error::Error for Elapsed {}
 
 /// The set types a [`Deadlines`] can wrap: [`FuturesUnordered`],
 /// [`StreamsUnordered`] and [`IndexedStreamsUnordered`]. Sealed: it cannot

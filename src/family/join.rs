@@ -12,6 +12,7 @@
 //! (the standard library reuses the allocation when the layouts allow, as
 //! they do for `Option<T>` to `T`).
 
+use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;

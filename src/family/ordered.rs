@@ -19,7 +19,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use std::collections::binary_heap::{BinaryHeap, PeekMut};
+use alloc::collections::binary_heap::{BinaryHeap, PeekMut};
+use alloc::vec::Vec;
 
 use futures_core::stream::{FusedStream, Stream};
 

@@ -12,7 +12,7 @@ use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr;
 
-use std::vec;
+use alloc::vec;
 
 use crate::engine::core::Core;
 

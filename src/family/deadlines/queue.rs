@@ -19,7 +19,7 @@
 //! A tick is a deadline as signed nanoseconds from the first deadline ever
 //! scheduled (`base`), so comparing two is one integer comparison.
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
 
 use tokio::time::{Duration, Instant};
 
