@@ -1,23 +1,26 @@
 //! Fuzzes a set with a script of operations decoded from the input, checked
 //! against a plain model.
 //!
-//! Run: `cargo +nightly fuzz run script` (from the repository root); with
-//! `FUZZ_STATS=1` each input prints what it reached (unwinds, lost
-//! children, refused pushes, room wakes, order checks), to check that a
-//! seed does what it is named for.
+//! Run: `.ci/fuzz` (or `FUZZ_SECONDS=900 .ci/fuzz`; it only reads the
+//! committed corpus, while `cargo +nightly fuzz run script` would write new
+//! inputs into it); one input: `fuzz/target/x86_64-unknown-linux-gnu/
+//! release/script <file>`. With `FUZZ_STATS=1` each input prints what it
+//! reached (unwinds, lost children, refused pushes, room wakes, order
+//! checks, handle pushes adopted, dropped or refused, appends), to check
+//! that a seed does what it is named for.
 //!
 //! # Input format
 //!
 //! Byte 0 picks the set (`% 5`): `FuturesUnordered`, `StreamsUnordered`,
 //! `IndexedStreamsUnordered` (the *keyed* sets), `SelectAll` (made by
 //! `select_all`) or `FuturesOrdered`. Then each operation is an opcode byte
-//! (`% 24`) and an argument byte `a` (missing bytes read as 0); a few take
+//! (`% 29`) and an argument byte `a` (missing bytes read as 0); a few take
 //! more bytes. A child's spec byte gives its lane (`% 3`), its `Pending`
 //! polls before each output (`>> 2 & 3`), whether it wakes itself while
 //! pending (bit 4) and, for streams, its item count (`>> 5 & 3`).
 //! Operations a set does not have are skipped (keys, lanes, pushes through
-//! `&self` and limits are the keyed sets'; `push_front` is
-//! `FuturesOrdered`'s).
+//! `&self`, limits, push handles and `append` are the keyed sets';
+//! `push_front` is `FuturesOrdered`'s).
 //!
 //! | op | action |
 //! |---|---|
@@ -39,11 +42,20 @@
 //! | 21 | `try_push` / `try_insert` (bit 7) a child of spec `a` |
 //! | 22 | `poll_ready` with one of three room waiters |
 //! | 23 | poll `make_room` once |
+//! | 24 | `handle()` (`a` even) or clone a held handle (at most 8 held) |
+//! | 25 | drop a held handle (the last one wakes the set) |
+//! | 26 | push a child of spec `a` through a handle here, byte `b`: handle, and bit 7: `push` (NORMAL) instead of `push_with_priority` |
+//! | 27 | a helper (`b & 1`) pushes `(b >> 1 & 3) + 1` children (specs from `a`) through clones of a handle, racing what follows |
+//! | 28 | `append` a second set of `a % 8` children (spec bytes follow; bit 7: `insert`, keeping a key into that set), plus one pushed through its handle (bit 3 of `a`), polled once first (bit 4) |
 //!
 //! The last argument byte read picks the ending: drain every child to
-//! completion, drop the set while helpers wake stashed wakers, take some
+//! completion (then, if handles live: the empty set must wait, and the
+//! last handle's drop must wake it and let it end), drop the set while
+//! helpers wake stashed wakers (and may still be pushing), take some
 //! children through `into_iter` (checking their order), or just drop it.
-//! Then every waker left anywhere is woken and dropped, with the set gone.
+//! If a handle survives the set, a push through it here and one from a
+//! helper must hand the child back (`Closed`). Then every waker left
+//! anywhere is woken and dropped, with the set gone.
 //!
 //! Two engine bugs were found this way and are fixed (feb2038): a wake
 //! lost after `cancel`/`iter_mut`/... adopted pushes, and a `Pending` from
@@ -104,16 +116,38 @@
 //!   cleared, or when the set drops, and never again however many of its
 //!   wakers (held here, by helper threads, or by the child itself) outlive
 //!   it or the set.
+//! - Push handles (rule I1): a handle push is not counted by `len` until
+//!   the set adopts it; every operation that adopts (a poll, `cancel`,
+//!   `remove`, `get_pin_mut`, `iter_mut`/`iter_pin_mut`, `into_iter`) takes
+//!   every push surely in the stack (this thread's; a helper's once
+//!   flushed); each thread's pushes are adopted oldest first, after every
+//!   earlier push (iteration order; pushes of several threads interleave
+//!   in any order keeping each thread's own; which ones an operation
+//!   took is read through `iter`, which adopts nothing). An empty set
+//!   returns `Pending`, never `Ready(None)`, while a handle lives or a push
+//!   waits, and `Ready(None)` once none does (after a flush); it is not
+//!   `is_terminated` while a handle lives. After the set went idle, a
+//!   handle push, or the last handle's drop, wakes its parent (R1). A push
+//!   or the last drop that wakes a panicking parent waker unwinds with the
+//!   child in. `clear` and the set's drop drop the pushes not adopted yet
+//!   (once; a helper's push after them stays, or is handed back), and a
+//!   push after the set is gone returns `Err(Closed)` with the same child.
+//! - `append`: the other set's children (including one polled there, and
+//!   one pushed through its handle) join after the set's own, oldest
+//!   first; the other set is left empty and its keys match nothing there;
+//!   a stale wake through the other set's waker does nothing.
 //!
-//! Wakers travel to two helper threads over channels; they wake them now,
-//! or stash them and wake them later, racing with the main thread's polls,
-//! cancels, clears and the set's drop. libFuzzer's leak check catches a
+//! Wakers and handle pushes travel to two helper threads over channels;
+//! they wake or push now, or stash wakers and wake them later, racing with
+//! the main thread's polls, cancels, clears and the set's drop.
+//! `PushHandle<Child>` is `Send` (a `Child` is `Send`), and a `Child` is
+//! `Unpin`, so `append` applies to all three keyed sets. libFuzzer's leak check catches a
 //! header that the last waker failed to free.
 
 #![no_main]
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
@@ -122,11 +156,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
+use futures_core::stream::FusedStream;
 use futures_core::Stream;
 use libfuzzer_sys::fuzz_target;
 use velodrome::{
-    FuturesOrdered, FuturesUnordered, IndexedStreamsUnordered, Key, Priority, SelectAll,
-    StreamsUnordered,
+    FuturesOrdered, FuturesUnordered, IndexedStreamsUnordered, Key, Priority, PushHandle,
+    SelectAll, StreamsUnordered,
 };
 
 /// Children created per input at most (enough to fill pages 0..=3).
@@ -140,7 +175,9 @@ const MAX_PARENTS: usize = 8;
 /// Tasks that may wait in `poll_ready` (op 22).
 const ROOM_WAITERS: usize = 3;
 /// Opcodes: `op % OPS`.
-const OPS: u8 = 24;
+const OPS: u8 = 29;
+/// Push handles the model holds at most (ops 24, 25).
+const MAX_HANDLES: usize = 8;
 
 // ---------------------------------------------------------------------------
 // Children
@@ -493,7 +530,14 @@ enum Msg {
     WakeStash,
     DropStash,
     Flush(mpsc::SyncSender<()>),
+    /// Push the child through the handle (a clone, dropped after the push);
+    /// a child handed back (`Closed`) goes to `REFUSED`.
+    Push(PushHandle<Child>, Child, Priority),
 }
+
+/// Children a helper's handle push got back (`Closed`: the set was gone),
+/// for the main thread to check and drop.
+static REFUSED: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 
 const HELPERS: usize = 2;
 
@@ -533,6 +577,17 @@ fn helper(rx: mpsc::Receiver<Msg>) {
             }
             Msg::DropStash => stash.clear(),
             Msg::Flush(ack) => ack.send(()).unwrap(),
+            Msg::Push(handle, child, priority) => {
+                // The push may wake a panicking parent waker (after the child
+                // is in); the handle is dropped outside that unwind, as its
+                // own drop may wake the parent too (the last handle).
+                caught_on_helper(|| {
+                    if let Err(closed) = handle.push_with_priority(child, priority) {
+                        REFUSED.lock().unwrap().push(closed.into_inner());
+                    }
+                });
+                caught_on_helper(move || drop(handle));
+            }
         }
     }
 }
@@ -660,6 +715,22 @@ trait Set: Sync + Sized {
     fn poll_make_room(&mut self, _cx: &mut Context<'_>) -> Polled {
         unreachable!()
     }
+    /// The ids `iter` yields (through `&self`: adopts nothing).
+    fn ids_now(&self) -> Vec<u32> {
+        unreachable!()
+    }
+    /// `handle` (the keyed sets).
+    fn new_handle(&self) -> PushHandle<Child> {
+        unreachable!()
+    }
+    /// `append`.
+    fn append_from(&mut self, _other: &mut Self) {
+        unreachable!()
+    }
+    /// `FusedStream::is_terminated`.
+    fn terminated(&self) -> bool {
+        unreachable!()
+    }
 }
 
 macro_rules! keyed {
@@ -750,6 +821,18 @@ macro_rules! keyed {
         }
         fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<()> {
             self.poll_ready(cx)
+        }
+        fn ids_now(&self) -> Vec<u32> {
+            ids(self.iter(), |c| c.shared.id)
+        }
+        fn new_handle(&self) -> PushHandle<Child> {
+            self.handle()
+        }
+        fn append_from(&mut self, other: &mut Self) {
+            self.append(other)
+        }
+        fn terminated(&self) -> bool {
+            FusedStream::is_terminated(self)
         }
     };
 }
@@ -890,14 +973,18 @@ enum Status {
     /// Dropped by the set because its poll unwound (its own wake reached a
     /// panicking parent waker).
     Lost,
+    /// Pushed through a handle and not adopted yet (in the set's injection
+    /// stack, or still on its way from a helper): not counted by `len`.
+    Injected,
 }
 
 /// A step of the push order.
 #[derive(Debug, Clone)]
 enum Batch {
     One(u32),
-    /// Pushed by two threads at once (op 16), each in its own order.
-    Racing([Vec<u32>; 2]),
+    /// Pushed by several threads at once (op 16; or handle pushes adopted
+    /// together, from this thread and the helpers), each in its own order.
+    Racing(Vec<Vec<u32>>),
 }
 
 struct Model<S: Set> {
@@ -924,6 +1011,20 @@ struct Model<S: Set> {
     room: Vec<(Arc<Parent>, Waker)>,
     /// Those whose `poll_ready` returned `Pending`, with their wake count.
     waiting: Vec<(usize, u32)>,
+    /// The push handles held here (ops 24–27).
+    handles: Vec<PushHandle<Child>>,
+    /// Handle pushes not adopted yet, oldest first, by source: this thread,
+    /// helper 0, helper 1 (each source's pushes are adopted in its order).
+    pending: [VecDeque<u32>; 3],
+    /// A helper may still be pushing (sent since the last flush).
+    remote_in_flight: [bool; HELPERS],
+    /// The last operation adopts every push in the stack (a poll, `cancel`,
+    /// `iter_mut`, ...): checked by the next `resolve`.
+    must_adopt: bool,
+    /// Since the set last went idle (op 14): a handle push was made, and a
+    /// handle lived (so if none lives now, the last one's drop woke it).
+    pushed_since_idle: bool,
+    handles_since_idle: bool,
 }
 
 /// Decoded parameters of a new child.
@@ -962,6 +1063,12 @@ impl<S: Set> Model<S> {
             limit: None,
             room: Vec::new(),
             waiting: Vec::new(),
+            handles: Vec::new(),
+            pending: Default::default(),
+            remote_in_flight: [false; HELPERS],
+            must_adopt: false,
+            pushed_since_idle: false,
+            handles_since_idle: false,
         }
     }
 
@@ -1002,6 +1109,104 @@ impl<S: Set> Model<S> {
         }
     }
 
+    /// A new child for a handle push: not live until the set adopts it.
+    fn create_injected(&mut self, spec: Spec) -> Child {
+        let child = self.create(spec);
+        self.status[child.shared.id as usize] = Status::Injected;
+        self.live -= 1;
+        child
+    }
+
+    /// Whether source `src`'s pending pushes are surely in the stack (or
+    /// adopted): this thread's always, a helper's once flushed.
+    fn definite(&self, src: usize) -> bool {
+        src == 0 || !self.remote_in_flight[src - 1]
+    }
+
+    /// Handle pushes surely in the stack, not adopted yet.
+    fn definite_injected(&self) -> usize {
+        (0..3)
+            .filter(|&src| self.definite(src))
+            .map(|src| self.pending[src].len())
+            .sum()
+    }
+
+    fn injected(&self) -> usize {
+        self.status
+            .iter()
+            .filter(|&&s| s == Status::Injected)
+            .count()
+    }
+
+    /// A child the set polled: if it was a handle push, the set adopted it.
+    fn seen_polled(&mut self, id: u32) {
+        if self.status[id as usize] == Status::Injected {
+            self.status[id as usize] = Status::Live;
+            self.live += 1;
+        }
+    }
+
+    /// Learns which handle pushes the set adopted during the last operation
+    /// (those it polled are already `Live`; the others are seen through
+    /// `iter`, which adopts nothing), and checks: each source's adopted
+    /// pushes are the oldest of its pending ones; an operation that adopts
+    /// (`must_adopt`) took every push surely in the stack; the adopted ones
+    /// come after every earlier push, newest first (iteration order).
+    fn resolve(&mut self) {
+        let must = std::mem::take(&mut self.must_adopt);
+        if self.pending.iter().all(VecDeque::is_empty) {
+            return;
+        }
+        let Some(set) = &self.set else { return };
+        let observed = set.ids_now();
+        let present: HashSet<u32> = observed.iter().copied().collect();
+        let mut batch = Vec::new();
+        let mut any = false;
+        for src in 0..3 {
+            let mut adopted = Vec::new();
+            while let Some(&id) = self.pending[src].front() {
+                if self.status[id as usize] == Status::Injected {
+                    if !present.contains(&id) {
+                        break;
+                    }
+                    self.seen_polled(id);
+                }
+                adopted.push(id);
+                self.pending[src].pop_front();
+            }
+            for &id in &self.pending[src] {
+                assert_eq!(
+                    self.status[id as usize],
+                    Status::Injected,
+                    "handle push {id} adopted before an older push of the same thread"
+                );
+                assert!(
+                    !present.contains(&id),
+                    "handle push {id} adopted before an older push of the same thread"
+                );
+                assert_eq!(
+                    self.children[id as usize].drops.load(SeqCst),
+                    0,
+                    "handle push {id} dropped while not adopted"
+                );
+            }
+            if must && self.definite(src) {
+                assert!(
+                    self.pending[src].is_empty(),
+                    "handle pushes {:?} (source {src}) in the stack were not adopted",
+                    self.pending[src]
+                );
+            }
+            any |= !adopted.is_empty();
+            batch.push(adopted);
+        }
+        if any {
+            stat("handle pushes adopted");
+            self.pushes.push(Batch::Racing(batch));
+            self.check_order(&observed, true);
+        }
+    }
+
     /// Records a push at the back (or, for `FuturesOrdered`, the front).
     fn pushed(&mut self, id: u32, front: bool) {
         match (S::ORDERED, front) {
@@ -1031,12 +1236,19 @@ impl<S: Set> Model<S> {
     /// The checks after every operation.
     fn check(&mut self) {
         self.parents.check();
+        self.resolve();
         let Some(set) = &self.set else { return };
         let len = self.expected_len();
         assert_eq!(set.len(), len, "len");
         assert_eq!(set.is_empty(), len == 0, "is_empty");
         if !S::KEYED {
             return;
+        }
+        if !self.handles.is_empty() || !self.pending[0].is_empty() {
+            assert!(
+                !set.terminated(),
+                "is_terminated while a handle lives or a push waits"
+            );
         }
         assert_eq!(set.get_limit(), self.limit, "limit");
         assert_eq!(set.full(), !self.has_room(), "is_full");
@@ -1143,7 +1355,14 @@ impl<S: Set> Model<S> {
     fn flush(&mut self) {
         flush_helpers();
         self.parents.in_flight = false;
+        self.remote_in_flight = [false; HELPERS];
         self.parents.check();
+        if self.set.is_some() {
+            assert!(
+                REFUSED.lock().unwrap().is_empty(),
+                "a helper's handle push was refused while the set lives"
+            );
+        }
     }
 
     // -- polling ------------------------------------------------------------
@@ -1176,6 +1395,8 @@ impl<S: Set> Model<S> {
         if !from_waiting {
             self.parents.polled(k);
         }
+        // `poll_next` adopts handles' pushes before anything else.
+        self.must_adopt = true;
         match result {
             Some(result) if S::ORDERED => self.check_ordered_poll(&events, result),
             Some(result) => self.check_poll(&events, result),
@@ -1185,7 +1406,17 @@ impl<S: Set> Model<S> {
         result
     }
 
+    /// Every child in `events` was polled, so adopted if a handle pushed it.
+    fn seen_in(&mut self, events: &[Event]) {
+        for event in events {
+            let (Event::Pending(id) | Event::Ready(id) | Event::Item(id, _) | Event::Ended(id)) =
+                *event;
+            self.seen_polled(id);
+        }
+    }
+
     fn check_poll(&mut self, events: &[Event], result: Polled) {
+        self.seen_in(events);
         let mut outputs = 0;
         for (i, event) in events.iter().enumerate() {
             let last = i + 1 == events.len();
@@ -1239,13 +1470,28 @@ impl<S: Set> Model<S> {
             Poll::Ready(None) => {
                 assert_eq!(outputs, 0);
                 assert_eq!(self.live, 0, "Ready(None) with live children");
+                // A helper's push in flight holds a handle until it is in.
+                assert!(
+                    self.handles.is_empty(),
+                    "Ready(None) while a handle lives (I1)"
+                );
+                assert_eq!(
+                    self.injected(),
+                    0,
+                    "Ready(None) with a handle push not adopted (I1)"
+                );
             }
             Poll::Pending => {
                 assert_eq!(outputs, 0, "Pending after a child produced: {events:?}");
+                let waits = !self.handles.is_empty() || self.remote_in_flight.contains(&true);
                 assert!(
-                    self.live > 0,
-                    "Pending from an empty set (futures-util returns Ready(None))"
+                    self.live > 0 || self.definite_injected() > 0 || waits,
+                    "Pending from an empty set with no handle alive (futures-util returns \
+                     Ready(None))"
                 );
+                if self.live == 0 && self.definite_injected() == 0 {
+                    stat("empty set pending while a handle lives");
+                }
             }
         }
     }
@@ -1300,6 +1546,7 @@ impl<S: Set> Model<S> {
     /// whose own wake inside its poll panicked is dropped by the set.
     fn check_unwound_poll(&mut self, events: &[Event]) {
         stat("poll unwound");
+        self.seen_in(events);
         assert!(
             self.parents.may_panic(),
             "poll_next unwound, but no parent waker the set may wake panics"
@@ -1355,6 +1602,8 @@ impl<S: Set> Model<S> {
                         }
                     }
                     self.parents.idle = Some(before);
+                    self.pushed_since_idle = false;
+                    self.handles_since_idle = !self.handles.is_empty();
                     stat("idle");
                     return;
                 }
@@ -1373,6 +1622,18 @@ impl<S: Set> Model<S> {
         if self.parents.wakes(self.parents.last) != wakes {
             return;
         }
+        assert!(
+            !self.pushed_since_idle,
+            "lost wake-up: a handle pushed into the idle set, and the parent waker {} was \
+             not woken (I1)",
+            self.parents.last
+        );
+        assert!(
+            !(self.handles_since_idle && self.handles.is_empty()),
+            "lost wake-up: the last handle dropped while the set was idle, and the parent \
+             waker {} was not woken (I1)",
+            self.parents.last
+        );
         for (id, shared) in self.children.iter().enumerate() {
             if self.status[id] == Status::Live {
                 assert!(
@@ -1403,6 +1664,27 @@ impl<S: Set> Model<S> {
             }
         }
         assert_eq!(self.live, 0, "children left after draining");
+        if !self.handles.is_empty() {
+            // Empty, but a handle lives: the set waits (rule I1) ...
+            let k = self.parents.steady();
+            assert!(
+                matches!(self.poll_with(k, S::poll), Some(Poll::Pending)),
+                "an empty set with a live handle did not wait"
+            );
+            // ... until the last handle's drop wakes it, and then it ends.
+            let before = self.parents.wakes(k);
+            for handle in std::mem::take(&mut self.handles) {
+                assert!(
+                    caught(move || drop(handle)).is_some(),
+                    "a handle's drop woke a panicking parent waker"
+                );
+            }
+            stat("last handle dropped");
+            assert!(
+                self.parents.wakes(k) > before,
+                "the last handle's drop did not wake the waiting set (I1)"
+            );
+        }
         assert!(matches!(self.poll_once(), Some(Poll::Ready(None))));
         if S::STREAMS {
             for id in 0..self.children.len() {
@@ -1631,7 +1913,7 @@ impl<S: Set> Model<S> {
                 "concurrent try_push admitted"
             );
         }
-        self.pushes.push(Batch::Racing(order));
+        self.pushes.push(Batch::Racing(order.to_vec()));
     }
 
     /// Op 17, `a % 3 == 0`: the iterators agree with each other and with
@@ -1640,20 +1922,37 @@ impl<S: Set> Model<S> {
         if !S::ITERS {
             return;
         }
+        // With handle pushes waiting, `iter` and `iter_pin_ref` (through
+        // `&self`) do not show them, and the first of `iter_pin_mut` and
+        // `iter_mut` adopts them: two groups, each agreeing. (A helper's
+        // push between those two would split the second group.)
+        let waiting = self.pending.iter().any(|q| !q.is_empty());
+        if waiting && self.remote_in_flight.contains(&true) {
+            self.flush();
+        }
         let orders = self.set().orders(pin_first);
-        let mut agreed: Option<(&str, Vec<u32>)> = None;
+        let mut agreed: [Option<(&str, Vec<u32>)>; 2] = [None, None];
         for (name, order) in orders {
             let Some(order) = order else {
                 self.unwound(name);
                 continue;
             };
-            match &agreed {
+            let group = usize::from(waiting && name.ends_with("mut"));
+            match &agreed[group] {
                 Some((first, seen)) => assert_eq!(&order, seen, "{name} and {first} disagree"),
-                None => agreed = Some((name, order)),
+                None => agreed[group] = Some((name, order)),
             }
         }
-        if let Some((_, order)) = agreed {
+        let [before, after] = agreed;
+        if let Some((_, order)) = before {
             self.check_order(&order, true);
+        }
+        if waiting {
+            self.must_adopt = true;
+            self.resolve();
+            if let Some((_, order)) = after {
+                self.check_order(&order, true);
+            }
         }
         if S::KEYED {
             for (id, key) in self.keys.clone().into_iter().enumerate() {
@@ -1734,6 +2033,7 @@ impl<S: Set> Model<S> {
             return;
         };
         let live = self.status[id] == Status::Live;
+        self.must_adopt = true;
         let set = self.set.as_mut().unwrap();
         match caught(|| set.cancel(key)) {
             Some(cancelled) => {
@@ -1754,6 +2054,7 @@ impl<S: Set> Model<S> {
             return;
         };
         let live = self.status[id] == Status::Live;
+        self.must_adopt = true;
         let set = self.set.as_mut().unwrap();
         let Some(child) = caught(|| set.remove(key)) else {
             return self.unwound("remove");
@@ -1778,6 +2079,7 @@ impl<S: Set> Model<S> {
             return;
         };
         let live = self.status[id] == Status::Live;
+        self.must_adopt = true;
         let set = self.set.as_mut().unwrap();
         match caught(|| set.has_pin_mut(key)) {
             Some(found) => assert_eq!(found, live, "get_pin_mut({id})"),
@@ -1796,6 +2098,87 @@ impl<S: Set> Model<S> {
             }
         }
         self.queue.clear();
+        // `clear` adopts the handle pushes in the stack and drops them too;
+        // a helper's push that comes after it stays for later.
+        self.settle_injected(false, "clear");
+    }
+
+    /// Handle pushes that the set dropped (`clear`, the set's drop) without
+    /// adopting them into a later life: each source's dropped ones are its
+    /// oldest, and every one surely in the stack (all, after a flush:
+    /// `flushed`) is dropped, exactly once.
+    fn settle_injected(&mut self, flushed: bool, what: &'static str) {
+        for src in 0..3 {
+            let definite = flushed || self.definite(src);
+            let mut kept = VecDeque::new();
+            for id in std::mem::take(&mut self.pending[src]) {
+                let idx = id as usize;
+                assert_eq!(self.status[idx], Status::Injected);
+                match self.children[idx].drops.load(SeqCst) {
+                    0 => {
+                        assert!(!definite, "{what} left handle push {id} undropped");
+                        kept.push_back(id);
+                    }
+                    1 => {
+                        assert!(
+                            kept.is_empty(),
+                            "{what} dropped handle push {id} but not an older one"
+                        );
+                        stat("handle push dropped unadopted");
+                        self.status[idx] = Status::Removed;
+                        self.children[idx].removed.store(true, SeqCst);
+                    }
+                    n => panic!("handle push {id} dropped {n} times"),
+                }
+            }
+            self.pending[src] = kept;
+        }
+    }
+
+    /// After the set is gone and the helpers flushed: the children that
+    /// helpers' pushes got back (`Closed`) are the ones the set never had.
+    fn settle_refused(&mut self) {
+        let refused = std::mem::take(&mut *REFUSED.lock().unwrap());
+        for child in refused {
+            let id = child.shared.id;
+            stat("handle push refused on a helper");
+            assert!(self.set.is_none(), "a push refused while the set lives");
+            assert_eq!(self.status[id as usize], Status::Injected);
+            assert_eq!(child.shared.drops.load(SeqCst), 0);
+            drop(child);
+            assert_eq!(self.children[id as usize].drops.load(SeqCst), 1);
+            self.status[id as usize] = Status::Removed;
+            for q in &mut self.pending {
+                q.retain(|&p| p != id);
+            }
+        }
+        self.settle_injected(true, "the set's drop");
+    }
+
+    /// The set is gone: a push through a surviving handle hands its child
+    /// back, here and on a helper (`settle_refused` checks that one).
+    fn closed_pushes(&mut self, a: u8) {
+        if self.handles.is_empty() || !self.can_create(2) {
+            return;
+        }
+        let spec = Spec::decode(a);
+        let child = self.create(spec);
+        let id = child.shared.id;
+        let handle = &self.handles[0];
+        assert!(handle.is_closed(), "is_closed after the set is gone");
+        let Err(refused) = handle.push_with_priority(child, spec.priority) else {
+            panic!("a handle push after the set is gone succeeded");
+        };
+        let child = refused.into_inner();
+        assert_eq!(child.shared.id, id, "Closed holds another child");
+        stat("handle push refused here");
+        drop(child);
+        self.removed(id as usize, true);
+        let child = self.create_injected(spec);
+        let id = child.shared.id;
+        let h = usize::from(a >> 7);
+        send(h, Msg::Push(self.handles[0].clone(), child, spec.priority));
+        self.pending[1 + h].push_back(id);
     }
 
     fn op_set_limit(&mut self, a: u8) {
@@ -1880,6 +2263,197 @@ impl<S: Set> Model<S> {
         }
     }
 
+    // -- push handles and append (the keyed sets) -----------------------------
+
+    /// Op 24: a new handle (`a` even) or a clone of one.
+    fn op_handle(&mut self, a: u8) {
+        if !S::KEYED || self.handles.len() >= MAX_HANDLES {
+            return;
+        }
+        let handle = if a & 1 == 0 || self.handles.is_empty() {
+            stat("handle made");
+            self.set.as_ref().unwrap().new_handle()
+        } else {
+            stat("handle cloned");
+            self.handles[usize::from(a >> 1) % self.handles.len()].clone()
+        };
+        self.handles.push(handle);
+        self.handles_since_idle = true;
+    }
+
+    /// Op 25: drops one of the handles (the last one wakes the set).
+    fn op_drop_handle(&mut self, a: u8) {
+        if self.handles.is_empty() {
+            return;
+        }
+        let handle = self.handles.remove(usize::from(a) % self.handles.len());
+        if self.handles.is_empty() {
+            stat("last handle dropped");
+        }
+        if caught(move || drop(handle)).is_none() {
+            self.unwound("a handle's drop");
+        }
+    }
+
+    /// Op 26: a push of a child of spec `a` through a handle, here; bit 7
+    /// of `b`: `push` (NORMAL), else `push_with_priority`.
+    fn op_handle_push(&mut self, a: u8, b: u8) {
+        if self.handles.is_empty() || !self.can_create(1) {
+            return;
+        }
+        let spec = Spec::decode(a);
+        let child = self.create_injected(spec);
+        let id = child.shared.id;
+        let handle = &self.handles[usize::from(b & 0x7f) % self.handles.len()];
+        // The push may wake a panicking parent waker, after the child is in.
+        let pushed = caught(|| {
+            if b & 0x80 != 0 {
+                handle.push(child)
+            } else {
+                handle.push_with_priority(child, spec.priority)
+            }
+        });
+        self.pending[0].push_back(id);
+        self.pushed_since_idle = true;
+        stat("handle push");
+        match pushed {
+            Some(Ok(())) => {}
+            Some(Err(_)) => panic!("a handle push was refused while the set lives"),
+            None => self.unwound("a handle push"),
+        }
+    }
+
+    /// Op 27: a helper pushes `b >> 1 & 3 + 1` children (specs from `a`)
+    /// through clones of a handle, racing this thread.
+    fn op_remote_push(&mut self, a: u8, b: u8) {
+        let n = usize::from((b >> 1) & 3) + 1;
+        if self.handles.is_empty() || !self.can_create(n) {
+            return;
+        }
+        let h = usize::from(b & 1);
+        for i in 0..n {
+            let spec = Spec::decode(a.wrapping_add((i as u8).wrapping_mul(53)));
+            let child = self.create_injected(spec);
+            let id = child.shared.id;
+            let handle = self.handles[usize::from(b >> 3) % self.handles.len()].clone();
+            send(h, Msg::Push(handle, child, spec.priority));
+            self.pending[1 + h].push_back(id);
+        }
+        stat("handle push from a helper");
+        self.remote_in_flight[h] = true;
+        // Its wake (and its clone's drop) may reach an older parent waker.
+        self.parents.in_flight = true;
+        self.pushed_since_idle = true;
+        self.handles_since_idle = true;
+    }
+
+    /// Op 28: a second set of `a % 8` children (spec bytes follow; bit 7:
+    /// inserted, keeping the key), plus one pushed through its handle (bit
+    /// 3 of `a`), polled once (bit 4), then appended to the set.
+    fn op_append(&mut self, a: u8, data: &mut Decoder<'_>) {
+        let n = usize::from(a % 8);
+        if !S::KEYED || !self.can_create(n + 1) {
+            return;
+        }
+        let mut other = S::new();
+        let mut order = Vec::new();
+        let mut other_keys = Vec::new();
+        for _ in 0..n {
+            let b = data.byte();
+            let spec = Spec::decode(b);
+            let child = self.create(spec);
+            order.push(child.shared.id);
+            if b & 0x80 != 0 {
+                other_keys.push(other.insert(child, spec.priority));
+            } else {
+                Set::push(&mut other, child, spec.priority);
+            }
+        }
+        if a & 8 != 0 {
+            // Adopted by `other` (its poll below, or `append`), so moved too.
+            let spec = Spec::decode(a >> 5);
+            let child = self.create(spec);
+            order.push(child.shared.id);
+            let handle = other.new_handle();
+            assert!(handle.push_with_priority(child, spec.priority).is_ok());
+        }
+        // Polled once by `other`: the children hold its waker, and some may
+        // finish or yield there.
+        let other_parent = Arc::new(Parent::default());
+        if a & 16 != 0 && !order.is_empty() {
+            self.poll_other(&mut other, &other_parent);
+        }
+        let moved: Vec<u32> = order
+            .iter()
+            .copied()
+            .filter(|&id| self.status[id as usize] == Status::Live)
+            .collect();
+        self.set().append_from(&mut other);
+        stat("append");
+        assert_eq!(other.len(), 0, "append left children in the other set");
+        assert!(other.is_empty());
+        for key in other_keys {
+            assert!(
+                !other.contains(key),
+                "a key into the appended set still matches"
+            );
+        }
+        let wakes = other_parent.wakes.load(SeqCst);
+        for &id in &moved {
+            stat("appended child");
+            self.pushes.push(Batch::One(id));
+            let shared = &self.children[id as usize];
+            // A new push for this set: its next poll polls it, and only
+            // its wakers from then on are this set's.
+            shared.woken.store(false, SeqCst);
+            let stale = shared.waker.lock().unwrap().take();
+            if let Some(stale) = stale {
+                // The other set's waker: its slot is vacant now (G1).
+                stale.wake_by_ref();
+            }
+        }
+        assert_eq!(
+            other_parent.wakes.load(SeqCst),
+            wakes,
+            "a stale wake of a moved child woke the other set"
+        );
+    }
+
+    /// One poll of `other` (op 28), checked against its children's events.
+    fn poll_other(&mut self, other: &mut S, parent: &Arc<Parent>) {
+        take_events();
+        let waker = Waker::from(parent.clone());
+        let result = other.poll(&mut Context::from_waker(&waker));
+        let events = take_events();
+        let mut outputs = 0;
+        for event in &events {
+            match *event {
+                Event::Pending(_) => {}
+                Event::Ready(id) => {
+                    outputs += 1;
+                    self.finished(id);
+                }
+                Event::Item(id, seq) => {
+                    outputs += 1;
+                    let idx = id as usize;
+                    assert_eq!(seq, self.next_seq[idx], "stream {id} items in order");
+                    assert!(self.items_left[idx] > 0, "stream {id} yields too much");
+                    self.next_seq[idx] += 1;
+                    self.items_left[idx] -= 1;
+                }
+                Event::Ended(id) => {
+                    outputs += usize::from(S::REPORTS_END);
+                    self.finished(id);
+                }
+            }
+        }
+        let expected = usize::from(matches!(result, Poll::Ready(Some(_))));
+        assert_eq!(
+            outputs, expected,
+            "the other set's poll: {events:?}, {result:?}"
+        );
+    }
+
     // -- the ending ---------------------------------------------------------
 
     /// How the script ends, chosen by `a`. Then every waker left anywhere
@@ -1901,6 +2475,7 @@ impl<S: Set> Model<S> {
             2 if S::ITERS => self.take_some(usize::from(a >> 2)),
             _ => self.drop_set(),
         }
+        self.closed_pushes(a);
         // Stale wakes after the set is gone, from here and the helpers.
         for (i, shared) in self.children.iter().enumerate() {
             if let Some(waker) = shared.waker() {
@@ -1919,6 +2494,9 @@ impl<S: Set> Model<S> {
             send(h, Msg::DropStash);
         }
         flush_helpers();
+        self.settle_refused();
+        // After the set: their drops wake nobody.
+        self.handles.clear();
         for (id, shared) in self.children.iter().enumerate() {
             shared.waker.lock().unwrap().take();
             assert_eq!(shared.drops.load(SeqCst), 1, "child {id} dropped once");
@@ -1930,6 +2508,17 @@ impl<S: Set> Model<S> {
     /// The ending through `into_iter`: takes `take` children (newest
     /// first), then drops the iterator with the rest.
     fn take_some(&mut self, take: usize) {
+        // Every handle push in the stack; `into_iter` adopts them all.
+        self.flush();
+        let adopted: Vec<Vec<u32>> = self
+            .pending
+            .iter_mut()
+            .map(|q| q.drain(..).collect())
+            .collect();
+        for &id in adopted.iter().flatten() {
+            self.seen_polled(id);
+        }
+        self.pushes.push(Batch::Racing(adopted));
         let set = self.set.take().unwrap();
         for id in 0..self.children.len() {
             if self.status[id] == Status::Live {
@@ -1974,6 +2563,7 @@ impl<S: Set> Model<S> {
             self.unwound_drop("the set's drop");
         }
         self.mark_all_removed();
+        self.settle_injected(false, "the set's drop");
     }
 
     /// The set was dropped by an unwind: every child must be dropped too.
@@ -2069,6 +2659,17 @@ fn run<S: Set>(data: &mut Decoder<'_>) {
             21 => model.op_try_push(a),
             22 => model.op_poll_ready(a),
             23 => model.op_make_room(),
+            24 => model.op_handle(a),
+            25 => model.op_drop_handle(a),
+            26 => {
+                let b = data.byte();
+                model.op_handle_push(a, b);
+            }
+            27 => {
+                let b = data.byte();
+                model.op_remote_push(a, b);
+            }
+            28 => model.op_append(a, data),
             _ => break,
         }
         model.check();
