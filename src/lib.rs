@@ -53,6 +53,7 @@ pub use family::stream_ext::{FairStreamExt, FairTryStreamExt};
 pub use sets::futures_unordered::{FuturesUnordered, WithKeys};
 pub use sets::iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
 pub use sets::key::Key;
+pub use sets::progress::ProgressWhile;
 pub use sets::room::{Full, MakeRoom};
 pub use sets::streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
 
