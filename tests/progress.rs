@@ -569,3 +569,30 @@ fn keeping_outputs_allocates_nothing_in_steady_state() {
     });
     assert_eq!(allocations, 0);
 }
+
+#[test]
+fn progress_does_not_terminate_the_set() {
+    futures::executor::block_on(async {
+        let mut set = FuturesUnordered::new();
+        // Empty and never polled: progress finds nothing and ends nothing.
+        set.progress_while(pending_for(1)).await;
+        assert!(!set.is_terminated());
+        assert_eq!(set.next().await, None);
+        assert!(set.is_terminated());
+        // Still terminated after a progress that found nothing.
+        set.progress_while(pending_for(1)).await;
+        assert!(set.is_terminated());
+
+        // Every child finishes into the stash: the set is empty of children
+        // but terminated only once `next()` has said `None`.
+        set.push(std::future::ready(1));
+        set.push(std::future::ready(2));
+        set.progress_while(pending_for(1)).await;
+        assert!(!set.is_terminated());
+        assert!(set.next().await.is_some());
+        assert!(set.next().await.is_some());
+        assert!(!set.is_terminated(), "no `None` seen yet");
+        assert_eq!(set.next().await, None);
+        assert!(set.is_terminated());
+    });
+}

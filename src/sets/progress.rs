@@ -124,8 +124,9 @@ impl<Fut: Future> FuturesUnordered<Fut> {
     /// A finished child's output is kept and its slot freed, so at most one
     /// output per child is kept. Kept outputs count in [`len`](Self::len)
     /// (and against the [limit](Self::with_limit)) until they are handed
-    /// out, and the set is not terminated while any is kept;
-    /// [`clear`](Self::clear) and the set's drop drop them.
+    /// out, though not in the iterators, which visit children; the set is
+    /// not terminated while any is kept; [`clear`](Self::clear), the set's
+    /// drop and `into_iter` drop them.
     ///
     /// # `Send` outputs only
     ///

@@ -103,15 +103,17 @@ impl<T> Core<T> {
             Step::Item(output) => Step::Parked(output),
             step => step,
         };
-        // Ending here is not the caller's `poll_next` returning `None`: the
-        // set is not terminated by it (as futures-util defines it).
-        let terminated = self.terminated;
+        // Ending here is not the caller's `poll_next` returning `None`, so
+        // it does not terminate the set (as futures-util defines it): the
+        // set stays as it was, unless outputs came since, which the caller
+        // has not seen yet.
+        let (terminated, kept) = (self.terminated, self.stash.len());
         loop {
             match self.poll_loop::<R, true>(cx, &mut poll_parking) {
                 // SAFETY: `R` is the stash's type (the caller's promise).
                 Poll::Ready(Some((key, output))) => unsafe { self.stash.push(key, output) },
                 Poll::Ready(None) => {
-                    self.terminated = terminated;
+                    self.terminated = terminated && self.stash.len() == kept;
                     return;
                 }
                 Poll::Pending => return,
