@@ -380,14 +380,18 @@ async fn futures_ordered_keeps_push_order_with_progress() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn select_all_and_deadlines_progress_through_their_set() {
+async fn select_all_progresses_through_its_set() {
     let mut merged = velodrome::select_all([stream::iter(vec![1, 2]), stream::iter(vec![3])]);
     merged.progress_while(sleep(ms(1))).await;
     assert_eq!(merged.len(), 4, "two streams, two kept items");
     let mut items: Vec<i32> = merged.collect().await;
     items.sort();
     assert_eq!(items, [1, 2, 3]);
+}
 
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn deadlines_report_kept_outputs_first_then_expiries() {
     let start = Instant::now();
     let mut set: velodrome::Deadlines<FuturesUnordered<_>> = velodrome::Deadlines::new();
     let a = set.insert_with_timeout(timer_child(start, 10), ms(50));
@@ -398,6 +402,16 @@ async fn select_all_and_deadlines_progress_through_their_set() {
     assert_eq!(key, b);
     assert!(result.is_err());
     assert_eq!(set.next().await, None);
+
+    // A stream's idle timeout restarts when its kept item is handed out:
+    // parked for longer than its timeout, it is not timed out for it.
+    let mut streams: velodrome::Deadlines<StreamsUnordered<_>> = velodrome::Deadlines::new();
+    let key = streams.insert_with_timeout(stream::iter(vec![1, 2]), ms(50));
+    streams.progress_while(sleep(ms(100))).await;
+    assert_eq!(streams.len(), 2, "the stream and its kept item");
+    assert_eq!(streams.next().await, Some((key, Ok(1))));
+    assert_eq!(streams.next().await, Some((key, Ok(2))));
+    assert_eq!(streams.next().await, None);
 }
 
 #[cfg(feature = "tokio")]
