@@ -63,6 +63,7 @@ pub use sets::futures_unordered::{FuturesUnordered, WithKeys};
 pub use sets::handle::{Closed, PushHandle};
 pub use sets::iter::{IntoIter, Iter, IterMut, IterPinMut, IterPinRef};
 pub use sets::key::Key;
+pub use sets::progress::ProgressWhile;
 pub use sets::room::{Full, MakeRoom};
 pub use sets::streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
 

@@ -18,11 +18,14 @@ use crate::engine::lanes::{LaneShares, Priority, LANES, NORMAL};
 use crate::engine::loom::{AtomicUsize, Ordering::*};
 use crate::engine::page::{locate, page_base, Word, MAX_CHILDREN, WORD_BITS};
 use crate::engine::slots::Slots;
+use crate::engine::stash::Stash;
 use crate::engine::state;
 use crate::engine::stats::{Counters, Stats};
 use crate::engine::wake_set::{MarkBatch, MarkOutcome};
 use crate::engine::waker;
 use crate::sets::key::Key;
+
+mod progress;
 
 /// What one poll of a child amounted to.
 pub(crate) enum Step<R> {
@@ -35,6 +38,9 @@ pub(crate) enum Step<R> {
     Item(R),
     /// Finished without an output (an exhausted stream): remove it.
     Ended,
+    /// Produced `R` for the stash and lives on: yield `R`, and poll it
+    /// again only once `R` is handed out (rule K1).
+    Parked(R),
 }
 
 pub(crate) struct Core<T> {
@@ -83,6 +89,9 @@ pub(crate) struct Core<T> {
     /// the set below its limit (`room_to_wake_after`). Empty (one branch
     /// per completion) when nobody waits.
     room: Vec<Waker>,
+    /// Outputs kept by `progress_with` for the next `poll_next` calls, and
+    /// the streams parked meanwhile (rule K1).
+    stash: Stash,
     _marker: PhantomData<T>,
 }
 
@@ -176,6 +185,7 @@ impl<T> Core<T> {
             terminated: false,
             limit: NO_LIMIT,
             room: Vec::new(),
+            stash: Stash::new(),
             _marker: PhantomData,
         }
     }
@@ -184,14 +194,17 @@ impl<T> Core<T> {
     pub(crate) fn len(&self) -> usize {
         // Relaxed: a count, not a publication; concurrent pushes may or may
         // not be included.
-        self.len + self.claims.load(Relaxed)
+        self.len + self.claims.load(Relaxed) + self.stash.len()
     }
 
     #[inline]
     pub(crate) fn is_terminated(&self) -> bool {
         // Relaxed: a push since the set ended makes it live again, as does
         // a handle (made since: the set ended with none alive).
-        self.terminated && self.claims.load(Relaxed) == 0 && !self.header().inject.may_receive()
+        self.terminated
+            && self.claims.load(Relaxed) == 0
+            && self.stash.len() == 0
+            && !self.header().inject.may_receive()
     }
 
     /// A new push handle's share of the header: one reference (S3) and one
@@ -253,7 +266,7 @@ impl<T> Core<T> {
     fn claim_within_limit(&self) -> Option<usize> {
         // `len` changes only under `&mut self`, so it is stable while we
         // hold `&self`; concurrent claims are counted by the CAS below.
-        let room = self.limit.saturating_sub(self.len);
+        let room = self.limit.saturating_sub(self.len + self.stash.len());
         // Relaxed: as in `push`, the counter only hands out distinct claims
         // (every change to it is a read-modify-write, so each claim number
         // goes to one caller); the slot is published in `fill`.
@@ -681,6 +694,7 @@ impl<T> Core<T> {
             header.refill(lane, due);
             due.clear();
         }
+        self.stash.clear();
     }
 
     /// What the poller has done so far (see [`Stats`]).
@@ -996,10 +1010,22 @@ impl<T> Core<T> {
         next
     }
 
+    /// The poll loop (`poll_loop`) of a `poll_next` call: the stash is
+    /// empty here (the set serves it first), so no stream is parked (K1).
+    #[inline(always)]
+    pub(crate) fn poll_next_with<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
+    ) -> Poll<Option<(Key, R)>> {
+        self.poll_loop::<R, false>(cx, poll_one)
+    }
+
     /// The poll loop: polls children in cycle and lane order until one
     /// produces an output, the cycle rule asks to yield, the budget runs
-    /// out, or nothing is woken.
-    pub(crate) fn poll_next_with<R>(
+    /// out, or nothing is woken. `PARKING` (from `progress_with` only):
+    /// parked streams are skipped (rule K1).
+    fn poll_loop<R, const PARKING: bool>(
         &mut self,
         cx: &mut Context<'_>,
         mut poll_one: impl FnMut(Pin<&mut T>, &mut Context<'_>) -> Step<R>,
@@ -1032,6 +1058,10 @@ impl<T> Core<T> {
         loop {
             match self.pick(&mut refilled, one_lane) {
                 Pick::Child(lane, index) => {
+                    if PARKING && self.is_parked(index) {
+                        // Rule K1: queued again when its item is handed out.
+                        continue;
+                    }
                     if self.budget.poll_proceed(cx).is_pending() {
                         // Pause the cycle exactly here (rule B1).
                         self.due[lane].unpop(index);
@@ -1166,6 +1196,11 @@ impl<T> Core<T> {
             Step::Ended => {
                 self.release(index, records, offset, current);
                 None
+            }
+            Step::Parked(out) => {
+                // Rule K1: not queued again until `out` is handed out.
+                self.stash.park(index, state::generation(current));
+                Some((key, out))
             }
         }
     }

@@ -12,6 +12,7 @@ pub(crate) mod lanes;
 pub(crate) mod loom;
 pub(crate) mod page;
 pub(crate) mod slots;
+pub(crate) mod stash;
 pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod wake_set;

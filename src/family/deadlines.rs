@@ -31,6 +31,7 @@ use crate::engine::budget::Budget;
 use crate::engine::lanes::Priority;
 use crate::sets::futures_unordered::FuturesUnordered;
 use crate::sets::key::Key;
+use crate::sets::progress::ProgressWhile;
 use crate::sets::streams_unordered::{IndexedStreamsUnordered, StreamsUnordered};
 
 use queue::DeadlineQueue;
@@ -173,6 +174,11 @@ mod sealed {
         fn poll_last(set: &mut Self::Inner, key: Key, cx: &mut Context<'_>) -> Poll<Self::Output>
         where
             Self: DeadlineSet;
+        /// Polls the children into the set's stash (`progress_while`).
+        fn progress(set: &mut Self::Inner, cx: &mut Context<'_>)
+        where
+            Self: DeadlineSet,
+            <Self as DeadlineSet>::Output: Send;
         fn cancel(set: &mut Self::Inner, key: Key) -> bool;
         fn contains(set: &Self::Inner, key: Key) -> bool;
         fn len(set: &Self::Inner) -> usize;
@@ -189,6 +195,12 @@ mod sealed {
                 priority: Priority,
             ) -> Key {
                 set.insert_with_priority(child, priority)
+            }
+            fn progress(set: &mut Self::Inner, cx: &mut Context<'_>)
+            where
+                <Self as DeadlineSet>::Output: Send,
+            {
+                set.poll_progress(cx);
             }
             fn cancel(set: &mut Self::Inner, key: Key) -> bool {
                 set.cancel(key)
@@ -784,6 +796,57 @@ impl<S: DeadlineSet> Deadlines<S> {
             Poll::Pending => Err(Elapsed { deadline }),
         };
         self.output(key, result)
+    }
+}
+
+/// # Progress while the loop body runs
+impl<S: DeadlineSet> Deadlines<S> {
+    /// Runs `body` and, while it is pending, the set's children, keeping
+    /// their outputs for the next `next()` calls: see
+    /// [`FuturesUnordered::progress_while`] and [`ProgressWhile`]
+    /// (streams: [`StreamsUnordered::progress_while`], one item per stream).
+    /// Requires the output to be `Send`.
+    ///
+    /// Deadlines are looked at by `poll_next` only, as always when the set
+    /// has nothing ready: a kept output is reported as `Ok` (it finished
+    /// first, as it would have been had `poll_next` polled it), and a child
+    /// still pending at its deadline is reported as `Err(Elapsed)` by the
+    /// first `poll_next` after the kept outputs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use tokio::time::sleep;
+    /// use velodrome::{Deadlines, FuturesUnordered};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut set: Deadlines<FuturesUnordered<_>> = Deadlines::new();
+    /// let quick = set.insert_with_timeout(sleep(Duration::from_millis(10)), Duration::from_millis(50));
+    /// let slow = set.insert_with_timeout(sleep(Duration::from_secs(1)), Duration::from_millis(50));
+    /// set.progress_while(sleep(Duration::from_millis(100))).await;
+    /// assert_eq!(set.next().await, Some((quick, Ok(()))));
+    /// let (key, result) = set.next().await.unwrap();
+    /// assert_eq!(key, slow);
+    /// assert!(result.is_err());
+    /// # }
+    /// ```
+    pub fn progress_while<B: Future>(&mut self, body: B) -> ProgressWhile<'_, Self, B>
+    where
+        S::Output: Send,
+    {
+        ProgressWhile::new(self, body, Self::poll_progress)
+    }
+
+    fn poll_progress(&mut self, cx: &mut Context<'_>)
+    where
+        S::Output: Send,
+    {
+        self.repair();
+        // As in `poll_next_entry`: a child may panic while it is polled.
+        self.repair_pending = true;
+        S::progress(&mut self.set, cx);
+        self.repair_pending = false;
     }
 }
 

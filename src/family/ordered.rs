@@ -27,6 +27,7 @@ use futures_core::stream::{FusedStream, Stream};
 use crate::engine::budget::Budget;
 use crate::engine::core::{Core, Step};
 use crate::engine::lanes::Priority;
+use crate::sets::progress::ProgressWhile;
 
 /// A queue of futures that runs them concurrently and yields their outputs
 /// in the order they were pushed, polling each at most once per cycle.
@@ -376,6 +377,68 @@ impl<Fut: Future> Extend<Fut> for FuturesOrdered<Fut> {
     fn extend<I: IntoIterator<Item = Fut>>(&mut self, iter: I) {
         for future in iter {
             self.push_back(future);
+        }
+    }
+}
+
+/// # Progress while the loop body runs
+impl<Fut: Future> FuturesOrdered<Fut> {
+    /// Runs `body` and, while it is pending, the queue's futures: the fix
+    /// for `while let Some(x) = queue.next().await { handle(x).await }`,
+    /// in which nothing polls the queue while `handle(x)` awaits
+    /// (futures-rs#2387). See [`ProgressWhile`].
+    ///
+    /// The outputs of the futures that finish meanwhile are kept where
+    /// early outputs always wait (no second buffer), and still come out in
+    /// push order. At most one output per future is kept, counted in
+    /// [`len`](Self::len). Unlike the unordered sets', this needs no
+    /// `Fut::Output: Send` bound: the queue holds waiting outputs anyway,
+    /// so it is `Send` only when they are.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use tokio::time::{sleep, Instant};
+    /// use velodrome::FuturesOrdered;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// let mut queue = FuturesOrdered::new();
+    /// for ms in [20, 10] {
+    ///     queue.push_back(async move {
+    ///         sleep(Duration::from_millis(ms)).await;
+    ///         (ms, start.elapsed())
+    ///     });
+    /// }
+    /// queue.progress_while(sleep(Duration::from_millis(100))).await;
+    /// // Both finished on time during the body, and come out in push order.
+    /// let ms = Duration::from_millis;
+    /// assert_eq!(queue.next().await, Some((20, ms(20))));
+    /// assert_eq!(queue.next().await, Some((10, ms(10))));
+    /// # }
+    /// ```
+    pub fn progress_while<B: Future>(&mut self, body: B) -> ProgressWhile<'_, Self, B> {
+        ProgressWhile::new(self, body, Self::poll_progress)
+    }
+
+    /// Polls the futures, keeping every output in `waiting`, until the
+    /// core's poll is `Pending` or no future is left (never letting it
+    /// return `None`: that would terminate the queue before its outputs
+    /// are out).
+    fn poll_progress(&mut self, cx: &mut Context<'_>) {
+        while self.core.len() != 0 {
+            let polled = self
+                .core
+                .poll_next_with(cx, |child, cx| match child.poll(cx) {
+                    Poll::Ready(output) => Step::Done(output),
+                    Poll::Pending => Step::Pending,
+                });
+            let Poll::Ready(Some((key, output))) = polled else {
+                return;
+            };
+            let sequence = self.sequence_of_slot[key.index()];
+            self.waiting.push(Waiting { sequence, output });
         }
     }
 }

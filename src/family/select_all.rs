@@ -8,12 +8,14 @@
 //! no allocation.
 
 use core::fmt;
+use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use futures_core::stream::{FusedStream, Stream};
 
 use crate::sets::iter::{IntoIter, Iter, IterMut};
+use crate::sets::progress::ProgressWhile;
 use crate::sets::streams_unordered::StreamsUnordered;
 
 /// An unbounded set of streams, merged fairly: a drop-in replacement for
@@ -270,5 +272,32 @@ impl<'a, St: Stream + Unpin> IntoIterator for &'a mut SelectAll<St> {
 
     fn into_iter(self) -> IterMut<'a, St> {
         self.iter_mut()
+    }
+}
+
+/// # Progress while the loop body runs
+impl<St: Stream + Unpin> SelectAll<St> {
+    /// Runs `body` and, while it is pending, the set's streams, keeping one
+    /// item per stream for the next `next()` calls: a stream that yielded is
+    /// not polled again until its item is handed out. As
+    /// [`StreamsUnordered::progress_while`], which it is; requires
+    /// `St::Item: Send`. See [`ProgressWhile`].
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut merged = velodrome::select_all([futures::stream::iter([1, 2])]);
+    /// merged.progress_while(tokio::task::yield_now()).await;
+    /// assert_eq!(merged.next().await, Some(1)); // kept during the body
+    /// assert_eq!(merged.next().await, Some(2));
+    /// # }
+    /// ```
+    pub fn progress_while<B: Future>(&mut self, body: B) -> ProgressWhile<'_, Self, B>
+    where
+        St::Item: Send,
+    {
+        ProgressWhile::new(self, body, |set, cx| set.inner.poll_progress(cx))
     }
 }

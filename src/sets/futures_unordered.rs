@@ -82,7 +82,7 @@ use crate::sets::set_api::impl_set_api;
 /// - Children never move: their storage is pages that are never moved or
 ///   freed while the set lives.
 pub struct FuturesUnordered<Fut> {
-    core: Core<Fut>,
+    pub(super) core: Core<Fut>,
 }
 
 impl_set_api!(FuturesUnordered, "std::future::ready(1)");
@@ -103,6 +103,10 @@ impl<Fut: Future> FuturesUnordered<Fut> {
     /// # });
     /// ```
     pub fn poll_next_with_key(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Key, Fut::Output)>> {
+        if self.core.has_stashed() {
+            // SAFETY: this set keeps only `Fut::Output`s (`progress.rs`), K1.
+            return unsafe { self.core.poll_stashed::<Fut::Output>(cx) };
+        }
         self.core
             .poll_next_with(cx, |child, cx| match child.poll(cx) {
                 Poll::Ready(output) => Step::Done(output),

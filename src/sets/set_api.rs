@@ -129,7 +129,8 @@ macro_rules! impl_set_api {
             /// this set's next cycle of its lane, so it registers this
             /// set's waker (one poll it did not ask for, which futures
             /// allow). Their keys in `other` no longer match anything;
-            /// pushes through `other`'s handles stay with `other`.
+            /// pushes through `other`'s handles and outputs `other` keeps
+            /// from a `progress_while` stay with `other`.
             ///
             /// Needs `T: Unpin`: a child `other` has polled is pinned in
             /// `other`'s storage and may only move if it is `Unpin` (boxed

@@ -36,7 +36,7 @@ use crate::sets::set_api::impl_set_api;
 /// stream woken in this one: with `n` streams always ready, items come out
 /// round-robin.
 pub struct StreamsUnordered<S> {
-    core: Core<S>,
+    pub(super) core: Core<S>,
 }
 
 impl_set_api!(StreamsUnordered, "futures::stream::iter([1, 2])");
@@ -56,6 +56,10 @@ impl<S: Stream> StreamsUnordered<S> {
     /// # });
     /// ```
     pub fn poll_next_with_key(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Key, S::Item)>> {
+        if self.core.has_stashed() {
+            // SAFETY: this set keeps only `S::Item`s (`progress.rs`), K1.
+            return unsafe { self.core.poll_stashed::<S::Item>(cx) };
+        }
         self.core
             .poll_next_with(cx, |stream, cx| match stream.poll_next(cx) {
                 Poll::Ready(Some(item)) => Step::Item(item),
@@ -98,7 +102,7 @@ impl<S: Stream> FusedStream for StreamsUnordered<S> {
 /// # });
 /// ```
 pub struct IndexedStreamsUnordered<S> {
-    core: Core<S>,
+    pub(super) core: Core<S>,
 }
 
 impl_set_api!(IndexedStreamsUnordered, "futures::stream::iter([1, 2])");
@@ -107,8 +111,13 @@ impl<S: Stream> Stream for IndexedStreamsUnordered<S> {
     type Item = (Key, Option<S::Item>);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut()
-            .core
+        let this = self.get_mut();
+        if this.core.has_stashed() {
+            // SAFETY: this set keeps only `Option<S::Item>`s (`progress.rs`),
+            // K1.
+            return unsafe { this.core.poll_stashed::<Option<S::Item>>(cx) };
+        }
+        this.core
             .poll_next_with(cx, |stream, cx| match stream.poll_next(cx) {
                 Poll::Ready(Some(item)) => Step::Item(Some(item)),
                 Poll::Ready(None) => Step::Done(None),
