@@ -633,11 +633,12 @@ fn one_progress_poll_keeps_at_most_128_outputs_then_lets_the_task_run() {
     let wakes = Arc::new(WakeCount::default());
     let waker = std::task::Waker::from(wakes.clone());
     let mut cx = Context::from_waker(&waker);
-    let mut progress = pin!(set.progress_while(std::future::pending::<()>()));
-    assert!(progress.as_mut().poll(&mut cx).is_pending());
-    assert_eq!(wakes.0.load(Relaxed), 1, "more may be ready: polled again");
-    assert!(progress.as_mut().poll(&mut cx).is_pending());
-    drop(progress);
+    {
+        let mut progress = pin!(set.progress_while(std::future::pending::<()>()));
+        assert!(progress.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(wakes.0.load(Relaxed), 1, "more may be ready: polled again");
+        assert!(progress.as_mut().poll(&mut cx).is_pending());
+    }
     assert_eq!(set.stats().outputs, 256);
     assert_eq!(set.len(), 300, "kept outputs are still members");
 }
