@@ -89,8 +89,8 @@ fn main() {
             .unwrap_or_default()
     };
     println!(
-        "\nworst lateness: plain loop {:.1?}, with progress {:.1?}",
-        worst(&plain),
-        worst(&progressed)
+        "\nworst lateness: plain loop {:.1} ms, with progress {:.1} ms",
+        worst(&plain).as_secs_f64() * 1e3,
+        worst(&progressed).as_secs_f64() * 1e3
     );
 }
