@@ -64,7 +64,11 @@
 //! 470e546): a set's drop woke its parent while adopting pushes, and a
 //! parent waker that panicked there unwound past the children's drops,
 //! which leaked (`su_drop_wakes_panicking_parent_leaks`, and
-//! `tests/fuzz_regressions.rs`).
+//! `tests/fuzz_regressions.rs`). A fourth, open when found (with push
+//! handles, a race, so no seed): the set's drop cannot take its parent
+//! waker out while a helper's wake holds it, and the last handle's drop
+//! after the set is gone then wakes it (`tests/fuzz_regressions.rs`,
+//! `the_last_handle_dropped_after_the_set_wakes_no_parent`).
 //!
 //! # What is checked
 //!
@@ -2495,8 +2499,25 @@ impl<S: Set> Model<S> {
         }
         flush_helpers();
         self.settle_refused();
-        // After the set: their drops wake nobody.
-        self.handles.clear();
+        // After the set is gone, the last handle's drop wakes nobody (see
+        // `tests/fuzz_regressions.rs`: found here when the set's drop raced
+        // a helper's wake and could not take its parent waker out).
+        let wakes: Vec<u32> = (0..self.parents.all.len())
+            .map(|i| self.parents.wakes(i))
+            .collect();
+        for handle in std::mem::take(&mut self.handles) {
+            assert!(
+                caught(move || drop(handle)).is_some(),
+                "a handle's drop after the set is gone woke a panicking parent waker"
+            );
+        }
+        let now: Vec<u32> = (0..self.parents.all.len())
+            .map(|i| self.parents.wakes(i))
+            .collect();
+        assert_eq!(
+            wakes, now,
+            "a handle's drop after the set is gone woke a parent waker"
+        );
         for (id, shared) in self.children.iter().enumerate() {
             shared.waker.lock().unwrap().take();
             assert_eq!(shared.drops.load(SeqCst), 1, "child {id} dropped once");
