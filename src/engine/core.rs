@@ -137,11 +137,11 @@ impl Drop for HeaderRef {
         let release = Release(self.0);
         // SAFETY: we hold the set's reference (S3).
         let header = unsafe { self.0.as_ref() };
+        // Handles' later pushes fail, and handles wake no parent from now
+        // on; the pushes not adopted are dropped (rule I1).
+        header.inject.close();
         // Nobody will poll the parent on our behalf any more.
         drop(header.parent.take());
-        // Handles' later pushes fail; the ones not adopted are dropped
-        // (rule I1).
-        header.inject.close();
         drop(release);
     }
 }

@@ -123,7 +123,10 @@ impl<T> PushHandle<T> {
             // The pusher that found the queue empty wakes the parent for
             // every push above it (rule I1).
             Ok(true) => {
-                header.parent.wake();
+                // Not if the set was dropped right after the push took.
+                if !header.inject.is_closed() {
+                    header.parent.wake();
+                }
                 Ok(())
             }
             Ok(false) => Ok(()),
@@ -169,8 +172,10 @@ impl<T> Drop for PushHandle<T> {
         }
         let release = Release(self.header);
         let header = self.header();
-        if header.inject.drop_handle() {
-            // The last handle: an empty set waiting on handles may end now.
+        // The last handle: an empty set waiting on handles may end now. Not
+        // once the set is gone: its parent waker may still be in the header
+        // (the set's drop could not take it out while a wake held it).
+        if header.inject.drop_handle() && !header.inject.is_closed() {
             header.parent.wake();
         }
         drop(release);
