@@ -196,9 +196,9 @@ fn the_last_handle_dropped_after_the_set_wakes_no_parent() {
 /// was not terminated then (`is_terminated` was false: a push was waiting),
 /// so it turns terminated although no `poll_next` returned `Ready(None)`
 /// since the push. Rule K1 and the rustdoc: a progress that finds the set
-/// empty does not terminate it, "the set stays as it was".
+/// empty does not terminate it, "the set stays as it was". Fixed: it
+/// restores `is_terminated()` as seen on entry.
 #[test]
-#[ignore = "bug: progress_with restores the raw terminated flag, not is_terminated() as it was on entry; a pushed stream that ends during progress leaves the set terminated"]
 fn a_progress_that_empties_the_set_does_not_terminate_it_after_a_push() {
     use futures_core::stream::FusedStream;
     use std::future::Future;

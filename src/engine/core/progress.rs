@@ -111,7 +111,9 @@ impl<T> Core<T> {
         // it does not terminate the set (as futures-util defines it): the
         // set stays as it was, unless outputs came since, which the caller
         // has not seen yet.
-        let (terminated, kept) = (self.terminated, self.stash.len());
+        // As it was seen from outside: a push waiting for adoption (or a
+        // live handle) made an ended set live again, whatever the flag says.
+        let (terminated, kept) = (self.is_terminated(), self.stash.len());
         // Children pushed through handles while this runs could keep it
         // going for ever (each `poll_loop` call starts its own cycles): at
         // most this many outputs per call, then the task is polled again.
