@@ -168,8 +168,8 @@
 //!   (`try_push` refusals, `is_full`, `poll_ready`, room wakes when they
 //!   are handed out), the set is not `is_terminated` while any is kept (for
 //!   `FuturesOrdered`, while a finished output waits), and a progress never
-//!   terminates a set that was not (but see the known bug in
-//!   `tests/fuzz_regressions.rs`, tolerated here); a parked stream can be
+//!   terminates a set that was not (the fuzzer found one that did:
+//!   `tests/fuzz_regressions.rs`, fixed); a parked stream can be
 //!   cancelled or removed and its kept item still comes out; `clear`, the
 //!   set's drop and `into_iter` drop the kept outputs (they never come out;
 //!   libFuzzer's leak check covers the stash's memory); a body that wakes
@@ -1163,8 +1163,6 @@ struct Model<S: Set> {
     /// again) and that were not polled since: the set must poll them
     /// before it goes idle.
     unparked: Vec<u32>,
-    /// A `poll_next` returned `Ready(None)` (the set's flag may be set).
-    ever_ended: bool,
 }
 
 /// Decoded parameters of a new child.
@@ -1211,7 +1209,6 @@ impl<S: Set> Model<S> {
             handles_since_idle: false,
             stash: VecDeque::new(),
             unparked: Vec::new(),
-            ever_ended: false,
         }
     }
 
@@ -1687,7 +1684,6 @@ impl<S: Set> Model<S> {
                 assert_eq!(outputs, 0);
                 assert_eq!(self.live, 0, "Ready(None) with live children");
                 assert!(self.stash.is_empty(), "Ready(None) with outputs kept");
-                self.ever_ended = true;
                 // A helper's push in flight holds a handle until it is in.
                 assert!(
                     self.handles.is_empty(),
@@ -2598,18 +2594,12 @@ impl<S: Set> Model<S> {
             kept as u64,
             "stats' outputs must count each kept output once"
         );
-        if !terminated && set.terminated() {
-            // Known bug (`tests/fuzz_regressions.rs`, ignored until fixed):
-            // `progress_with` restores the raw flag of an earlier
-            // `Ready(None)`, so a stream pushed since that ends during the
-            // progress (no output) leaves the set terminated. Anything else
-            // that terminates the set is a new finding.
-            assert!(
-                S::STREAMS && !S::REPORTS_END && kept == 0 && self.ever_ended,
-                "a progress poll terminated the set"
-            );
-            stat("known bug: a progress terminated the set");
-        }
+        // A progress never terminates a set that was not (the fuzzer found
+        // one that did: `tests/fuzz_regressions.rs`, fixed).
+        assert!(
+            terminated || !set.terminated(),
+            "a progress poll terminated the set"
+        );
         self.set = Some(set);
         // Each progress poll runs the poll loop, which adopts handles' pushes.
         self.must_adopt = progressed;

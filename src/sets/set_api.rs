@@ -125,12 +125,14 @@ macro_rules! impl_set_api {
 
             /// Moves every child of `other` into this set, oldest first,
             /// each in its own lane, without re-boxing or re-allocating
-            /// them; `other` is left empty. Each moved child is polled in
-            /// this set's next cycle of its lane, so it registers this
+            /// them (pushes through `other`'s handles so far included);
+            /// `other` is left with no children. Each moved child is polled
+            /// in this set's next cycle of its lane, so it registers this
             /// set's waker (one poll it did not ask for, which futures
-            /// allow). Their keys in `other` no longer match anything;
-            /// pushes through `other`'s handles and outputs `other` keeps
-            /// from a `progress_while` stay with `other`.
+            /// allow). Their keys in `other` no longer match anything.
+            /// Outputs `other` keeps from a `progress_while` stay there (a
+            /// stream whose item `other` keeps moves and is polled again
+            /// here), as do later pushes through `other`'s handles.
             ///
             /// Needs `T: Unpin`: a child `other` has polled is pinned in
             /// `other`'s storage and may only move if it is `Unpin` (boxed
