@@ -4,12 +4,15 @@
 //! means (see [`Step`]).
 
 use alloc::vec::Vec;
+use core::future::Future;
 use core::marker::PhantomData;
 use core::mem;
 use core::ops::Range;
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
 use core::task::{Context, Poll, Waker};
+
+use futures_core::stream::Stream;
 
 use crate::engine::budget::Budget;
 use crate::engine::due::DueSet;
@@ -41,6 +44,44 @@ pub(crate) enum Step<R> {
     /// Produced `R` for the stash and lives on: yield `R`, and poll it
     /// again only once `R` is handed out (rule K1).
     Parked(R),
+}
+
+impl<R> Step<R> {
+    /// One poll of a future child: its output finishes it.
+    #[inline(always)]
+    pub(crate) fn future<F: Future<Output = R>>(child: Pin<&mut F>, cx: &mut Context<'_>) -> Self {
+        match child.poll(cx) {
+            Poll::Ready(output) => Step::Done(output),
+            Poll::Pending => Step::Pending,
+        }
+    }
+}
+
+impl<I> Step<I> {
+    /// One poll of a stream child: an item, or the end without an output.
+    #[inline(always)]
+    pub(crate) fn stream<S: Stream<Item = I>>(child: Pin<&mut S>, cx: &mut Context<'_>) -> Self {
+        match child.poll_next(cx) {
+            Poll::Ready(Some(item)) => Step::Item(item),
+            Poll::Ready(None) => Step::Ended,
+            Poll::Pending => Step::Pending,
+        }
+    }
+}
+
+impl<I> Step<Option<I>> {
+    /// One poll of a stream child whose end is an output too (`None`).
+    #[inline(always)]
+    pub(crate) fn stream_to_end<S: Stream<Item = I>>(
+        child: Pin<&mut S>,
+        cx: &mut Context<'_>,
+    ) -> Self {
+        match child.poll_next(cx) {
+            Poll::Ready(Some(item)) => Step::Item(Some(item)),
+            Poll::Ready(None) => Step::Done(None),
+            Poll::Pending => Step::Pending,
+        }
+    }
 }
 
 pub(crate) struct Core<T> {

@@ -153,12 +153,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<F::Output>> {
         let this = self.get_mut();
         loop {
-            let polled = this
-                .core
-                .poll_next_with(cx, |child, cx| match child.poll(cx) {
-                    Poll::Ready(output) => Step::Done(output),
-                    Poll::Pending => Step::Pending,
-                });
+            let polled = this.core.poll_next_with(cx, Step::future);
             match polled {
                 Poll::Ready(Some((key, output))) => this.outputs[key.index()] = Some(output),
                 Poll::Ready(None) => return Poll::Ready(finish(&mut this.outputs)),

@@ -310,12 +310,7 @@ impl<Fut: Future> Stream for FuturesOrdered<Fut> {
         }
 
         loop {
-            let polled = this
-                .core
-                .poll_next_with(cx, |child, cx| match child.poll(cx) {
-                    Poll::Ready(output) => Step::Done(output),
-                    Poll::Pending => Step::Pending,
-                });
+            let polled = this.core.poll_next_with(cx, Step::future);
             match polled {
                 Poll::Ready(Some((key, output))) => {
                     let sequence = this.sequence_of_slot[key.index()];
@@ -428,12 +423,7 @@ impl<Fut: Future> FuturesOrdered<Fut> {
     /// are out).
     fn poll_progress(&mut self, cx: &mut Context<'_>) {
         while self.core.len() != 0 {
-            let polled = self
-                .core
-                .poll_next_with(cx, |child, cx| match child.poll(cx) {
-                    Poll::Ready(output) => Step::Done(output),
-                    Poll::Pending => Step::Pending,
-                });
+            let polled = self.core.poll_next_with(cx, Step::future);
             let Poll::Ready(Some((key, output))) = polled else {
                 return;
             };

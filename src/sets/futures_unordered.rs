@@ -107,11 +107,7 @@ impl<Fut: Future> FuturesUnordered<Fut> {
             // SAFETY: this set keeps only `Fut::Output`s (`progress.rs`), K1.
             return unsafe { self.core.poll_stashed::<Fut::Output>(cx) };
         }
-        self.core
-            .poll_next_with(cx, |child, cx| match child.poll(cx) {
-                Poll::Ready(output) => Step::Done(output),
-                Poll::Pending => Step::Pending,
-            })
+        self.core.poll_next_with(cx, Step::future)
     }
 
     /// A stream of `(Key, output)` pairs, borrowing the set.

@@ -176,13 +176,7 @@ impl<Fut: Future> FuturesUnordered<Fut> {
     {
         // SAFETY: this set keeps only `Fut::Output`s (here, and served by
         // `poll_next_with_key`), K1.
-        unsafe {
-            self.core
-                .progress_with(cx, |child, cx| match child.poll(cx) {
-                    Poll::Ready(output) => Step::Done(output),
-                    Poll::Pending => Step::Pending,
-                })
-        }
+        unsafe { self.core.progress_with(cx, Step::future) }
     }
 }
 
@@ -234,14 +228,7 @@ impl<S: Stream> StreamsUnordered<S> {
     {
         // SAFETY: this set keeps only `S::Item`s (here, and served by
         // `poll_next_with_key`), K1.
-        unsafe {
-            self.core
-                .progress_with(cx, |stream, cx| match stream.poll_next(cx) {
-                    Poll::Ready(Some(item)) => Step::Item(item),
-                    Poll::Ready(None) => Step::Ended,
-                    Poll::Pending => Step::Pending,
-                })
-        }
+        unsafe { self.core.progress_with(cx, Step::stream) }
     }
 }
 
@@ -289,13 +276,6 @@ impl<S: Stream> IndexedStreamsUnordered<S> {
     {
         // SAFETY: this set keeps only `Option<S::Item>`s (here, and served
         // by `poll_next`), K1.
-        unsafe {
-            self.core
-                .progress_with(cx, |stream, cx| match stream.poll_next(cx) {
-                    Poll::Ready(Some(item)) => Step::Item(Some(item)),
-                    Poll::Ready(None) => Step::Done(None),
-                    Poll::Pending => Step::Pending,
-                })
-        }
+        unsafe { self.core.progress_with(cx, Step::stream_to_end) }
     }
 }

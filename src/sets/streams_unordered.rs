@@ -60,12 +60,7 @@ impl<S: Stream> StreamsUnordered<S> {
             // SAFETY: this set keeps only `S::Item`s (`progress.rs`), K1.
             return unsafe { self.core.poll_stashed::<S::Item>(cx) };
         }
-        self.core
-            .poll_next_with(cx, |stream, cx| match stream.poll_next(cx) {
-                Poll::Ready(Some(item)) => Step::Item(item),
-                Poll::Ready(None) => Step::Ended,
-                Poll::Pending => Step::Pending,
-            })
+        self.core.poll_next_with(cx, Step::stream)
     }
 }
 
@@ -117,12 +112,7 @@ impl<S: Stream> Stream for IndexedStreamsUnordered<S> {
             // K1.
             return unsafe { this.core.poll_stashed::<Option<S::Item>>(cx) };
         }
-        this.core
-            .poll_next_with(cx, |stream, cx| match stream.poll_next(cx) {
-                Poll::Ready(Some(item)) => Step::Item(Some(item)),
-                Poll::Ready(None) => Step::Done(None),
-                Poll::Pending => Step::Pending,
-            })
+        this.core.poll_next_with(cx, Step::stream_to_end)
     }
 }
 
