@@ -21,13 +21,9 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
@@ -44,63 +40,11 @@ const CENSUS_ROUNDS: usize = 10_000;
 
 // ------------------------------------------------------ counting allocator
 
-/// Forwards to `System`; while [`COUNTING`] is set, counts the current
-/// thread's allocations.
-struct CountingAllocator;
+/// The tests' counting allocator (`allocations_during`): this thread's
+/// allocations, the same small cost for every peer.
+#[path = "../tests/common/mod.rs"]
+mod counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count_allocation() {
-    // Relaxed: a flag read on this thread, set by this thread.
-    if COUNTING.load(Relaxed) {
-        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments, so
-// `System`'s guarantees are ours; counting touches only an atomic flag and a
-// thread-local `Cell` and never allocates.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: forwarded unchanged; `ptr` came from `System` through us.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; `ptr` came from `System` through us.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// Allocations this thread makes while running `f`.
-fn allocations_during(f: impl FnOnce()) -> usize {
-    COUNTING.store(true, Relaxed);
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    let after = ALLOCATIONS.with(Cell::get);
-    COUNTING.store(false, Relaxed);
-    after - before
-}
 
 // --------------------------------------------------------------- the peers
 
@@ -242,7 +186,7 @@ fn census<B: Bounded<Yield>>(limit: usize) -> f64 {
     for _ in 0..2 * limit {
         churn_round(&mut set, &mut cx, &mut pushed);
     }
-    let allocations = allocations_during(|| {
+    let (allocations, ()) = counting::allocations_during(|| {
         for _ in 0..CENSUS_ROUNDS {
             churn_round(&mut set, &mut cx, &mut pushed);
         }
@@ -263,22 +207,6 @@ fn print_census() {
 }
 
 // ---------------------------------------------------------------- criterion
-
-/// Whether `VELODROME_BENCH_QUICK=1` is set.
-fn quick() -> bool {
-    std::env::var_os("VELODROME_BENCH_QUICK").is_some_and(|v| v == "1")
-}
-
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if quick() {
-        c.sample_size(10)
-            .measurement_time(Duration::from_secs(1))
-            .warm_up_time(Duration::from_millis(300))
-    } else {
-        c
-    }
-}
 
 /// Runs `$workload::<B>(bencher, limit)` for every peer.
 macro_rules! bench_peers {
@@ -322,7 +250,7 @@ fn bench_refuse(c: &mut Criterion) {
 
 criterion_group! {
     name = bounded;
-    config = config();
+    config = common::config();
     targets = bench_churn, bench_refuse
 }
 criterion_main!(bounded);

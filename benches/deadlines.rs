@@ -35,8 +35,8 @@
 //! `VELODROME_BENCH_QUICK=1` shrinks every measurement (as in
 //! `benches/sets.rs`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -48,43 +48,10 @@ use criterion::{
 use futures_util::StreamExt as _;
 use tokio::runtime::Runtime;
 
-/// Forwards to `System`, counting allocations of the current thread (a
+/// The tests' counting allocator: this thread's allocations (a
 /// thread-local increment: the same small cost for every peer).
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments;
-// counting touches only a thread-local `Cell` and never allocates.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded unchanged; `ptr` came from `System` through us.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; `ptr` came from `System` through us.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+#[path = "../tests/common/mod.rs"]
+mod counting;
 
 /// The timeout of every child.
 const TIMEOUT: Duration = Duration::from_millis(100);
@@ -94,22 +61,6 @@ const STEP: Duration = Duration::from_millis(1);
 const PER_STEP: usize = 100;
 /// Hanging children in the set in steady state.
 const LIVE: usize = PER_STEP * 100;
-
-/// Whether `VELODROME_BENCH_QUICK=1` is set.
-fn quick() -> bool {
-    std::env::var_os("VELODROME_BENCH_QUICK").is_some_and(|v| v == "1")
-}
-
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if quick() {
-        c.sample_size(10)
-            .measurement_time(Duration::from_secs(1))
-            .warm_up_time(Duration::from_millis(300))
-    } else {
-        c
-    }
-}
 
 /// A child: ready at its first poll, or pending forever (never wakes).
 #[derive(Debug, Clone, Copy)]
@@ -268,11 +219,11 @@ fn bench_peer<P: Peer>(
         for _ in 0..300 {
             steady.step().await;
         }
-        let before = ALLOCATIONS.with(Cell::get);
+        let before = counting::allocations();
         for _ in 0..100 {
             steady.step().await;
         }
-        let allocations = ALLOCATIONS.with(Cell::get) - before;
+        let allocations = counting::allocations() - before;
         println!(
             "deadlines_steady/{name}: {:.2} allocations per insert in steady state",
             allocations as f64 / (100 * 2 * PER_STEP) as f64
@@ -305,7 +256,7 @@ fn deadlines(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = deadlines
 }
 criterion_main!(benches);

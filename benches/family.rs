@@ -34,7 +34,6 @@ use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{
@@ -73,29 +72,13 @@ const FUTURES_CONCURRENCY: &str = "futures-concurrency";
 /// stalled (a lost wake-up would otherwise hang the benchmark).
 const STALL_LIMIT: u32 = 1_000_000;
 
-/// Whether `VELODROME_BENCH_QUICK=1` is set.
-fn quick() -> bool {
-    std::env::var_os("VELODROME_BENCH_QUICK").is_some_and(|v| v == "1")
-}
-
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if quick() {
-        c.sample_size(10)
-            .measurement_time(Duration::from_secs(1))
-            .warm_up_time(Duration::from_millis(300))
-    } else {
-        c
-    }
-}
-
 /// Sets the group up for `n` children: large runs sample flat (same
 /// iteration count per sample), as one iteration takes milliseconds.
 fn tune(group: &mut BenchmarkGroup<'_, WallTime>, n: usize, per_iteration: u64) {
     group.throughput(Throughput::Elements(per_iteration));
     if n >= 10_000 {
         group.sampling_mode(SamplingMode::Flat);
-        if !quick() {
+        if !common::quick() {
             group.sample_size(20);
         }
     } else {
@@ -474,7 +457,7 @@ fn bench_select_all(c: &mut Criterion) {
 
 criterion_group! {
     name = family;
-    config = config();
+    config = common::config();
     targets = bench_ordered, bench_buffer_unordered, bench_buffered, bench_join_all,
         bench_try_join_all, bench_select_all
 }

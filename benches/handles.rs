@@ -14,27 +14,13 @@
 //! `cargo bench --bench handles` (`VELODROME_BENCH_QUICK=1` for a short
 //! run); `python3 benches/report.py` prints the ratios to futures-util.
 
+mod common;
+
 use std::future::{poll_fn, ready, Ready};
 use std::task::Poll;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures::{Stream, StreamExt};
-
-fn quick() -> bool {
-    std::env::var_os("VELODROME_BENCH_QUICK").is_some_and(|v| v == "1")
-}
-
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if quick() {
-        c.sample_size(10)
-            .measurement_time(Duration::from_secs(1))
-            .warm_up_time(Duration::from_millis(300))
-    } else {
-        c
-    }
-}
 
 fn velodrome(n: u64) -> u64 {
     let mut set = velodrome::FuturesUnordered::new();
@@ -118,7 +104,7 @@ fn bench_handles(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = bench_handles
 }
 criterion_main!(benches);

@@ -55,21 +55,6 @@ const STEADY_SIZE: usize = 1_000;
 /// Children and `consume_budget` calls per child in `budget_pressure`.
 const BUDGET_CHILDREN: usize = 10_000;
 const BUDGET_CALLS: usize = 10;
-/// Whether `VELODROME_BENCH_QUICK=1` is set.
-fn quick() -> bool {
-    std::env::var_os("VELODROME_BENCH_QUICK").is_some_and(|v| v == "1")
-}
-
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if quick() {
-        c.sample_size(10)
-            .measurement_time(Duration::from_secs(1))
-            .warm_up_time(Duration::from_millis(300))
-    } else {
-        c
-    }
-}
 
 /// Sets the group up for `n` children: large sets sample flat (same
 /// iteration count per sample), as one iteration takes milliseconds.
@@ -77,7 +62,7 @@ fn tune(group: &mut BenchmarkGroup<'_, WallTime>, n: usize, per_iteration: u64) 
     group.throughput(Throughput::Elements(per_iteration));
     if n >= 10_000 {
         group.sampling_mode(SamplingMode::Flat);
-        if !quick() {
+        if !common::quick() {
             group.sample_size(20);
         }
     } else {
@@ -666,7 +651,7 @@ fn bench_streams_pending(c: &mut Criterion) {
 
 criterion_group! {
     name = sets;
-    config = config();
+    config = common::config();
     targets = bench_ready_drain, bench_pending_once, bench_yield_10, bench_one_wake,
         bench_server_event,
         bench_cross_thread, bench_steady_state, bench_mutex_contention,
@@ -674,7 +659,7 @@ criterion_group! {
 }
 criterion_group! {
     name = streams;
-    config = config();
+    config = common::config();
     targets = bench_streams_ready, bench_streams_pending
 }
 criterion_main!(sets, streams);

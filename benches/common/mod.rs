@@ -1,10 +1,11 @@
 //! What the side-by-side benchmarks share: every set behind one trait, the
 //! children they run, a floor that polls children with no set at all, and a
-//! noop-waker driver; the same for sets of streams ([`StreamSet`]).
+//! noop-waker driver; the same for sets of streams ([`StreamSet`]); and the
+//! Criterion configuration of every bench file ([`config`]).
 //!
-//! Used by `benches/sets.rs`, `examples/budget_counts.rs`,
-//! `examples/memory.rs` and `examples/instructions.rs` (the examples include
-//! it with `#[path]`).
+//! Used by every file in `benches/` and by `examples/budget_counts.rs`,
+//! `examples/memory.rs`, `examples/family_memory.rs` and
+//! `examples/instructions.rs` (the examples include it with `#[path]`).
 
 #![allow(
     dead_code,
@@ -17,6 +18,7 @@ use std::hint::black_box;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use futures::task::noop_waker_ref;
 use futures_util::stream::StreamFuture;
@@ -868,5 +870,23 @@ impl<S: Stream + Unpin> StreamFloor<S> {
             );
         }
         assert_eq!(got, count, "stream floor ended early");
+    }
+}
+
+/// Whether `VELODROME_BENCH_QUICK=1` is set: a short run (CI, quick tables).
+pub(crate) fn quick() -> bool {
+    std::env::var_os("VELODROME_BENCH_QUICK").is_some_and(|v| v == "1")
+}
+
+/// Criterion as every bench file configures it: the default, or 10 samples
+/// of 1 s after a 0.3 s warm-up in a quick run.
+pub(crate) fn config() -> criterion::Criterion {
+    let c = criterion::Criterion::default();
+    if quick() {
+        c.sample_size(10)
+            .measurement_time(Duration::from_secs(1))
+            .warm_up_time(Duration::from_millis(300))
+    } else {
+        c
     }
 }

@@ -4,7 +4,14 @@
 //! not see each other's, and it needs no allocation of its own. It works
 //! under Miri too.
 //!
-//! A test file uses it with `mod common;` and `common::allocations_during`.
+//! A test file uses it with `mod common;` and `common::allocations_during`
+//! (or `common::allocations` around an `.await`); `benches/bounded.rs` and
+//! `benches/deadlines.rs` include it with `#[path]`.
+
+#![allow(
+    dead_code,
+    reason = "included by several test and bench targets; each uses a part"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -55,7 +62,13 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 /// Runs `f` and returns how many allocations (and reallocations) this thread
 /// made meanwhile.
 pub(crate) fn allocations_during<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = allocations();
     let result = f();
-    (ALLOCATIONS.with(Cell::get) - before, result)
+    (allocations() - before, result)
+}
+
+/// Allocations (and reallocations) this thread has made so far; for code
+/// that awaits between two counts.
+pub(crate) fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
 }
