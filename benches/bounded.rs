@@ -45,7 +45,6 @@ const CENSUS_ROUNDS: usize = 10_000;
 #[path = "../tests/common/mod.rs"]
 mod counting;
 
-
 // --------------------------------------------------------------- the peers
 
 /// A set with a limit, as the bench drives it.
