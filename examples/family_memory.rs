@@ -32,11 +32,10 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -56,67 +55,10 @@ const JOIN_SIZES: [usize; 2] = [100, 100_000];
 const STREAMS: usize = 1_000;
 const ITEMS: u32 = 10;
 
-/// Counts every allocation and the live bytes; forwards to `System`.
-struct Counting;
+#[path = "heap/mod.rs"]
+mod heap;
 
-// Relaxed throughout: the counters are statistics read by this one thread
-// between phases, not synchronisation.
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments, so
-// `System`'s guarantees hold; the counting touches only atomics and never
-// allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(layout.size() as isize, Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(layout.size() as isize, Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: `ptr` came from this allocator (so from `System`) with
-        // `layout`, as the caller guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract, and
-        // `ptr` came from `System` through this allocator.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.load(Relaxed)
-}
-
-fn live() -> isize {
-    LIVE.load(Relaxed)
-}
+use heap::{allocs, live};
 
 /// Opens the gate: every [`Gated`] child finishes on its next poll.
 static OPEN: AtomicBool = AtomicBool::new(false);

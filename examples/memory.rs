@@ -17,11 +17,10 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -32,61 +31,8 @@ use common::{
 /// Children per measurement.
 const N: usize = 100_000;
 
-/// Counts every allocation and the live bytes; forwards to `System`.
-struct Counting;
-
-// Relaxed throughout: the counters are statistics read by this one thread
-// between phases, not synchronisation.
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static FREES: AtomicU64 = AtomicU64::new(0);
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments, so
-// `System`'s guarantees hold; the counting touches only atomics and never
-// allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(layout.size() as isize, Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(layout.size() as isize, Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        FREES.fetch_add(1, Relaxed);
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: `ptr` came from this allocator (so from `System`) with
-        // `layout`, as the caller guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract, and
-        // `ptr` came from `System` through this allocator.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "heap/mod.rs"]
+mod heap;
 
 /// Opens the gate: every [`Gated`] child finishes on its next poll.
 static OPEN: AtomicBool = AtomicBool::new(false);
@@ -165,14 +111,14 @@ fn measure<P: Peer>() -> Row {
     PARKED.with(|parked| parked.borrow_mut().reserve(N));
 
     // First fill.
-    let base = LIVE.load(Relaxed);
-    let allocs = ALLOCS.load(Relaxed);
+    let base = heap::live();
+    let allocs = heap::allocs();
     let mut set = <P::Set<Gated> as Set<_>>::new();
     for _ in 0..N {
         set.push(Gated);
     }
-    let allocs_push_first = per_child(ALLOCS.load(Relaxed) - allocs);
-    let bytes_pushed = bytes_per_child(LIVE.load(Relaxed), base);
+    let allocs_push_first = per_child(heap::allocs() - allocs);
+    let bytes_pushed = bytes_per_child(heap::live(), base);
 
     // Every child polled once and parked (the parked list was reserved
     // before `base`, so only the set's own growth counts).
@@ -183,10 +129,10 @@ fn measure<P: Peer>() -> Row {
         "{}",
         P::NAME
     );
-    let bytes_polled = bytes_per_child(LIVE.load(Relaxed), base);
+    let bytes_polled = bytes_per_child(heap::live(), base);
 
     // One clone + wake + drop per child's waker.
-    let allocs = ALLOCS.load(Relaxed);
+    let allocs = heap::allocs();
     PARKED.with(|parked| {
         for waker in parked.borrow().iter() {
             #[expect(
@@ -196,29 +142,29 @@ fn measure<P: Peer>() -> Row {
             waker.clone().wake();
         }
     });
-    let allocs_wake = per_child(ALLOCS.load(Relaxed) - allocs);
+    let allocs_wake = per_child(heap::allocs() - allocs);
 
     // The children's own wakers go, as a woken waker would; then drain:
     // every child completes.
     PARKED.with(|parked| parked.borrow_mut().clear());
     OPEN.store(true, Relaxed);
-    let (allocs, frees) = (ALLOCS.load(Relaxed), FREES.load(Relaxed));
+    let (allocs, frees) = (heap::allocs(), heap::frees());
     let mut done = 0;
     while done < N {
         let items = poll_until_idle(&mut set, &flag, &waker);
         assert!(items > 0, "{} stalled after {done} of {N}", P::NAME);
         done += items;
     }
-    let allocs_completion = per_child(ALLOCS.load(Relaxed) - allocs);
-    let frees_completion = per_child(FREES.load(Relaxed) - frees);
+    let allocs_completion = per_child(heap::allocs() - allocs);
+    let frees_completion = per_child(heap::frees() - frees);
 
     // Refill the drained set.
     OPEN.store(false, Relaxed);
-    let allocs = ALLOCS.load(Relaxed);
+    let allocs = heap::allocs();
     for _ in 0..N {
         set.push(Gated);
     }
-    let allocs_push_reused = per_child(ALLOCS.load(Relaxed) - allocs);
+    let allocs_push_reused = per_child(heap::allocs() - allocs);
     assert_eq!(set.len(), N);
     drop(set);
 
