@@ -103,7 +103,8 @@ impl<S, B: Future> Future for ProgressWhile<'_, S, B> {
         // holds only when `B: Unpin` (the other fields are `Unpin`). The set
         // is behind `&mut` and not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above; `this` is not moved.
+        // SAFETY: `body` is structurally pinned (see above) and `this` is
+        // never moved, so the body stays where it was pinned.
         let body = unsafe { Pin::new_unchecked(&mut this.body) };
         if let Poll::Ready(output) = body.poll(cx) {
             return Poll::Ready(output);
