@@ -1775,6 +1775,13 @@ impl<S: Set> Model<S> {
                 other => panic!("poll_next unwound after an output: {other:?} in {events:?}"),
             }
         }
+        self.lose_child_polled_last(events, "a poll");
+    }
+
+    /// After `what` unwound: the one child dropped by the unwind, if any,
+    /// must be the child polled last (its own wake panicked inside its
+    /// poll); it is lost.
+    fn lose_child_polled_last(&mut self, events: &[Event], what: &str) {
         let polled_last = match events.last() {
             Some(&Event::Pending(id)) => Some(id as usize),
             _ => None,
@@ -1784,7 +1791,7 @@ impl<S: Set> Model<S> {
                 assert_eq!(
                     Some(id),
                     polled_last,
-                    "a poll that unwound dropped child {id}, not the one it was polling"
+                    "{what} that unwound dropped child {id}, not the one it was polling"
                 );
                 self.lost(id);
             }
@@ -2707,20 +2714,7 @@ impl<S: Set> Model<S> {
             "a progress poll unwound, but no parent waker the set may wake panics"
         );
         let kept = self.keep(events);
-        let polled_last = match events.last() {
-            Some(&Event::Pending(id)) => Some(id as usize),
-            _ => None,
-        };
-        for id in 0..self.children.len() {
-            if self.status[id] == Status::Live && self.children[id].drops.load(SeqCst) != 0 {
-                assert_eq!(
-                    Some(id),
-                    polled_last,
-                    "a progress poll that unwound dropped child {id}, not the one it was polling"
-                );
-                self.lost(id);
-            }
-        }
+        self.lose_child_polled_last(events, "a progress poll");
         kept
     }
 
